@@ -1,0 +1,1 @@
+"""Command-line interface: thin wrappers that build a config and call the library."""

