@@ -1,0 +1,31 @@
+import os
+import stat
+
+import pytest
+
+from p3mask.atomic import atomic_path
+from p3mask.paths import cache_dir, weights_dir
+
+
+def test_cache_dir_env(monkeypatch, tmp_path):
+    monkeypatch.setenv("P3MASK_HOME", str(tmp_path / "home"))
+    assert cache_dir() == tmp_path / "home"
+    assert weights_dir() == tmp_path / "home" / "weights"
+    monkeypatch.delenv("P3MASK_HOME")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_dir() == tmp_path / "xdg" / "p3mask"
+
+
+def test_atomic_path_replaces_only_on_success(tmp_path):
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("boom")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+    with atomic_path(target, mode=0o600) as tmp:
+        tmp.write_text("new")
+    assert target.read_text() == "new"
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
