@@ -1,0 +1,331 @@
+"""Reading and writing photos: one convention in, the same format back out.
+
+:func:`load_image` turns any photo Pillow can read into a float ``(3, H, W)`` RGB tensor in [0, 1]
+with the EXIF orientation applied, so every later step (detection, alignment, masking) sees the
+picture the way a viewer shows it. Every failure is an :class:`ImageLoadError` whose message starts
+with the file name, so batch commands can report it and go on.
+
+:func:`save_image` writes atomically, in the format of the original when given its
+:class:`ImageInfo`, keeping its EXIF (orientation reset, since the pixels are already upright) and
+ICC profile, and refuses to overwrite the photo it came from unless told to.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from p3mask.atomic import atomic_path
+
+logger = logging.getLogger(__name__)
+
+# File suffixes (lower case) that directory walks treat as photos.
+IMAGE_SUFFIXES: frozenset[str] = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".pgm", ".ppm", ".pnm"}
+)
+MIN_SIDE = 16  # smallest width/height accepted; a face cannot be found in fewer pixels
+_EXIF_ORIENTATION = 0x0112  # EXIF tag number of Orientation
+_META_FORMATS = {"JPEG", "PNG", "WEBP", "TIFF"}  # Pillow writers that accept exif= and icc_profile=
+_QUALITY_FORMATS = {"JPEG", "WEBP"}  # Pillow writers that accept quality=
+_FORMAT_ALIASES = {"MPO": "JPEG"}  # multi-picture JPEGs from phones are written as plain JPEG
+
+
+class ImageLoadError(ValueError):
+    """A photo could not be read; the message is ``"<file name>: <problem>"``.
+
+    Attributes:
+        path: the file that failed.
+        problem: what went wrong, without the file name.
+    """
+
+    def __init__(self, path: str | os.PathLike, problem: str) -> None:
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(f"{self.path.name}: {problem}")
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What a writer needs to save a processed photo like its original.
+
+    Attributes:
+        path: the source file.
+        format: Pillow format name of the source ("JPEG", "PNG", ...).
+        size: ``(W, H)`` of the loaded (upright) picture.
+        mode: Pillow mode of the source before conversion ("RGB", "L", "RGBA", "I;16", ...).
+        exif: EXIF block with the Orientation tag removed, or ``None``.
+        icc_profile: embedded ICC profile bytes, or ``None``.
+    """
+
+    path: Path
+    format: str
+    size: tuple[int, int]
+    mode: str
+    exif: bytes | None
+    icc_profile: bytes | None
+
+
+def _open_checked(path: Path, max_megapixels: float) -> Image.Image:
+    """Open lazily and check the header: existence, identity, size limits."""
+    if not path.exists():
+        raise ImageLoadError(path, "file not found")
+    if path.is_dir():
+        raise ImageLoadError(path, "is a directory, not an image file")
+    try:
+        with warnings.catch_warnings():
+            # Our own megapixel limit is checked below; Pillow's warning would only be noise.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(path)
+    except Image.DecompressionBombError:
+        limit = 2 * Image.MAX_IMAGE_PIXELS / 1e6
+        raise ImageLoadError(
+            path, f"image too large (over {limit:.0f} megapixels; limit {min(limit, max_megapixels):g})"
+        ) from None
+    except UnidentifiedImageError:
+        raise ImageLoadError(path, "not an image (cannot identify image file)") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageLoadError(path, f"unreadable image header ({exc})") from exc
+    w, h = im.size
+    if w * h / 1e6 > max_megapixels:
+        im.close()
+        raise ImageLoadError(
+            path, f"image too large ({w * h / 1e6:.1f} megapixels; limit {max_megapixels:g})"
+        )
+    if min(w, h) < MIN_SIDE:
+        im.close()
+        raise ImageLoadError(path, f"image too small ({w}x{h} pixels; need >= {MIN_SIDE}x{MIN_SIDE})")
+    return im
+
+
+def _decode(im: Image.Image, path: Path) -> Image.Image:
+    """Force the full decode (so truncation is caught) and apply the EXIF orientation."""
+    kind = im.format or "image"
+    try:
+        im.seek(0)  # first frame of GIF/TIFF/MPO
+        im.load()
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageLoadError(path, f"corrupt or truncated {kind} ({exc})") from exc
+    try:
+        upright = ImageOps.exif_transpose(im)
+    except Exception as exc:  # noqa: BLE001 - Pillow raises many types on malformed EXIF
+        logger.warning("%s: unreadable EXIF orientation, using stored pixels (%s)", path.name, exc)
+        upright = im.copy()
+    return upright
+
+
+def _to_rgb_array(im: Image.Image) -> np.ndarray:
+    """``(H, W, 3)`` float32 RGB in [0, 1]; alpha composited on white, deep modes rescaled."""
+    mode = im.mode
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        grey = np.asarray(im, dtype=np.float64)
+        if mode.startswith("I;16"):
+            grey = grey / 65535.0
+        elif mode == "I":  # 32-bit integer: 16-bit PNGs/TIFFs land here in older Pillow
+            grey = grey / (65535.0 if grey.max(initial=0) > 255 else 255.0)
+        elif grey.max(initial=0) > 1.0:  # float TIFF stored as 0..255
+            grey = grey / 255.0
+        grey = np.clip(grey, 0.0, 1.0).astype(np.float32)
+        return np.repeat(grey[..., None], 3, axis=2)
+    has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info
+    if has_alpha:
+        rgba = np.asarray(im.convert("RGBA"), dtype=np.float32) / 255.0
+        alpha = rgba[..., 3:4]
+        return rgba[..., :3] * alpha + (1.0 - alpha)  # composite on white
+    return np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+
+
+def _exif_without_orientation(im: Image.Image) -> bytes | None:
+    try:
+        exif = im.getexif()
+        exif.pop(_EXIF_ORIENTATION, None)
+        return exif.tobytes() if len(exif) else None
+    except Exception as exc:  # noqa: BLE001 - malformed EXIF must not stop loading
+        logger.warning("dropping unreadable EXIF block (%s)", exc)
+        return None
+
+
+def load_image_with_info(
+    path: str | os.PathLike, max_megapixels: float = 100.0
+) -> tuple[torch.Tensor, ImageInfo]:
+    """Load a photo and the metadata needed to write it back in the same format.
+
+    Args:
+        path: image file (any format Pillow reads: JPEG, PNG, WebP, TIFF, BMP, GIF, PGM, ...).
+        max_megapixels: refuse pictures with more pixels than this (default 100).
+
+    Returns:
+        ``(image, info)``: image is ``(3, H, W)`` float32 RGB in [0, 1], upright (EXIF
+        orientation applied); greyscale/palette/CMYK/16-bit converted to RGB; alpha
+        composited on white.
+
+    Raises:
+        ImageLoadError: file missing, not an image, corrupt/truncated, too small (< 16 px a
+            side) or too large; the message names the file.
+    """
+    if max_megapixels <= 0:
+        raise ValueError(f"max_megapixels must be > 0, got {max_megapixels}")
+    path = Path(path)
+    im = _open_checked(path, max_megapixels)
+    try:
+        fmt = im.format or "PNG"
+        mode = im.mode
+        icc = im.info.get("icc_profile") or None
+        upright = _decode(im, path)
+        try:
+            array = _to_rgb_array(upright)
+        except (OSError, ValueError) as exc:
+            raise ImageLoadError(path, f"cannot convert {mode} pixels to RGB ({exc})") from exc
+        info = ImageInfo(
+            path=path, format=fmt, size=upright.size, mode=mode,
+            exif=_exif_without_orientation(upright), icc_profile=icc,
+        )
+    finally:
+        im.close()
+    tensor = torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1).contiguous()
+    return tensor, info
+
+
+def load_image(path: str | os.PathLike, max_megapixels: float = 100.0) -> torch.Tensor:
+    """Load a photo as a ``(3, H, W)`` float32 RGB tensor in [0, 1] (see :func:`load_image_with_info`).
+
+    Example:
+        >>> x = load_image("photo.jpg")  # doctest: +SKIP
+        >>> x.shape, x.dtype  # doctest: +SKIP
+        (torch.Size([3, 480, 640]), torch.float32)
+    """
+    return load_image_with_info(path, max_megapixels)[0]
+
+
+def _check_save_tensor(image: torch.Tensor) -> torch.Tensor:
+    if not isinstance(image, torch.Tensor):
+        raise TypeError(f"expected a torch.Tensor, got {type(image).__name__}")
+    if not image.is_floating_point():
+        raise TypeError(f"expected a float tensor in [0,1], got dtype {image.dtype}")
+    if image.ndim != 3 or image.shape[0] != 3:
+        raise ValueError(f"expected (3,H,W) RGB in [0,1], got {tuple(image.shape)}")
+    x = image.detach().to("cpu", torch.float32)
+    if not torch.isfinite(x).all():
+        raise ValueError("expected finite values in [0,1], got NaN or inf")
+    lo, hi = float(x.min()), float(x.max())
+    if lo < -1e-4 or hi > 1 + 1e-4:  # tolerance for float round-off only
+        raise ValueError(f"expected values in [0,1], got range [{lo:.4f}, {hi:.4f}]")
+    return x.clamp(0, 1)
+
+
+def _format_for(path: Path, like: ImageInfo | None) -> str:
+    by_suffix = Image.registered_extensions().get(path.suffix.lower())
+    if like is None:
+        if by_suffix is None:
+            raise ValueError(f"{path.name}: cannot tell the image format from suffix {path.suffix!r}")
+        fmt = by_suffix
+    else:
+        fmt = _FORMAT_ALIASES.get(like.format, like.format)
+        if by_suffix is not None and _FORMAT_ALIASES.get(by_suffix, by_suffix) != fmt:
+            raise ValueError(
+                f"{path.name}: suffix {path.suffix!r} means {by_suffix} but the original is {like.format}"
+            )
+    if fmt not in Image.SAVE:
+        raise ValueError(f"{path.name}: Pillow cannot write {fmt} images")
+    return fmt
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.resolve() == b.resolve():
+        return True
+    return a.exists() and b.exists() and os.path.samefile(a, b)
+
+
+def save_image(
+    image: torch.Tensor,
+    path: str | os.PathLike,
+    like: ImageInfo | None = None,
+    jpeg_quality: int = 95,
+    overwrite_source: bool = False,
+) -> Path:
+    """Write a ``(3, H, W)`` RGB [0, 1] tensor atomically (readers never see half a file).
+
+    Args:
+        image: ``(3, H, W)`` float tensor in [0, 1]; rounded to 8 bits.
+        path: output file.
+        like: :class:`ImageInfo` of the original; when given, the output has the original's
+            format, EXIF (orientation reset) and ICC profile. Otherwise the suffix picks the format.
+        jpeg_quality: quality for JPEG/WebP output, 1..100 (default 95). JPEGs are written
+            without chroma subsampling (4:4:4) so fine colour detail survives.
+        overwrite_source: allow ``path`` to be ``like.path`` (default ``False``).
+
+    Returns:
+        The written path.
+
+    Raises:
+        ValueError: out path is the source path, the suffix contradicts ``like.format``, the
+            format is unknown/unwritable, or the tensor is not (3,H,W) in [0,1].
+    """
+    path = Path(path)
+    if not 1 <= int(jpeg_quality) <= 100:
+        raise ValueError(f"jpeg_quality must be in 1..100, got {jpeg_quality}")
+    if like is not None and not overwrite_source and _same_file(path, like.path):
+        raise ValueError(f"{path.name}: refusing to overwrite the source photo (pass overwrite_source=True)")
+    x = _check_save_tensor(image)
+    fmt = _format_for(path, like)
+    array = (x * 255.0).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    im = Image.fromarray(np.ascontiguousarray(array), mode="RGB")
+    options: dict = {}
+    if fmt in _QUALITY_FORMATS:
+        options["quality"] = int(jpeg_quality)
+    if fmt == "JPEG":
+        options["subsampling"] = 0
+    if like is not None and fmt in _META_FORMATS:
+        if like.exif:
+            options["exif"] = like.exif
+        if like.icc_profile:
+            options["icc_profile"] = like.icc_profile
+    with atomic_path(path) as tmp:
+        im.save(tmp, format=fmt, **options)
+    return path
+
+
+def _walk(folder: Path) -> Iterable[Path]:
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in files:
+            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES:
+                yield Path(root) / name
+
+
+def iter_image_files(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[Path]:
+    """Expand files and folders into a sorted, de-duplicated list of image files.
+
+    Folders are walked recursively, keeping files whose suffix is in :data:`IMAGE_SUFFIXES`
+    (case-insensitive) and skipping hidden files and folders (including unfinished atomic
+    writes). Files named explicitly are kept whatever their suffix, even if missing, so that
+    the loader reports each problem with its file name.
+
+    Args:
+        paths: one path or an iterable of paths.
+
+    Returns:
+        Sorted list of paths.
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    found: set[Path] = set()
+    for p in map(Path, paths):
+        if p.is_dir():
+            found.update(_walk(p))
+        else:
+            found.add(p)
+    return sorted(found)
+
+
+__all__ = [
+    "IMAGE_SUFFIXES", "ImageInfo", "ImageLoadError", "iter_image_files", "load_image",
+    "load_image_with_info", "save_image",
+]
