@@ -1,7 +1,7 @@
 """Face-verification benchmark on LFW View 2: accuracy, threshold at FAR = 1e-3, throughput.
 
 Each photo goes through the same pipeline a recogniser uses (YuNet detection, 5-point similarity alignment
-to each model's template, the model). When no face is detected, the photo is aligned with the median
+to each model's template, the model); the face nearest the photo centre is the pair's subject. When no face is detected, the photo is aligned with the median
 landmarks of the photos detected so far (LFW photos share one frame), and this is counted.
 """
 
@@ -19,7 +19,7 @@ from tqdm import tqdm
 from p3mask.bench.protocol import ten_fold_accuracy, threshold_at_far
 from p3mask.datasets.lfw import Pair, read_pairs
 from p3mask.face.align import align_faces
-from p3mask.face.detect import FaceDetector
+from p3mask.face.detect import Detections, FaceDetector
 from p3mask.face.image_io import load_image
 from p3mask.models import FaceRecognizer, load_models
 
@@ -50,12 +50,24 @@ def _folds(pairs: list[Pair]) -> np.ndarray:
     return folds
 
 
+def central_face(detections: Detections, height: int, width: int) -> int:
+    """Index of the detection whose box centre is nearest the photo centre.
+
+    LFW photos are framed on their subject; other people in the background can score higher or be
+    larger, so the protocol's face is the central one.
+    """
+    centres = (detections.boxes[:, :2] + detections.boxes[:, 2:]) / 2
+    offset = centres - torch.tensor([width / 2, height / 2])
+    return int(offset.norm(dim=1).argmin())
+
+
 def _landmarks(detector: FaceDetector, image: torch.Tensor, seen: list[torch.Tensor]) -> tuple[torch.Tensor, bool]:
-    """Landmarks (1,5,2) of the largest face, or the running median of ``seen`` (flag True) if none."""
+    """Landmarks (1,5,2) of the central face, or the running median of ``seen`` (flag True) if none."""
     detections = detector.detect(image)
     if not detections.is_empty:
-        seen.append(detections.landmarks[0])
-        return detections.landmarks[:1], False
+        k = central_face(detections, image.shape[1], image.shape[2])
+        seen.append(detections.landmarks[k])
+        return detections.landmarks[k : k + 1], False
     if not seen:
         raise RuntimeError("no face detected in the first photos of the benchmark; cannot fall back")
     return torch.stack(seen).median(dim=0).values[None], True
