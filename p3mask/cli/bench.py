@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from p3mask.atomic import atomic_path
@@ -20,9 +19,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     verify.add_argument("--pairs", type=int, metavar="N", help="use only the first N pairs (quick check)")
     verify.add_argument("--models", nargs="+", choices=list(MODELS), metavar="NAME", help="models to test (default: all)")
     verify.add_argument("--json", type=Path, metavar="FILE", help="write the figures to FILE")
-    verify.add_argument("--calibrate", action="store_true",
-                        help="store the FAR=1e-3 thresholds as the package's match thresholds (full protocol only)")
     verify.set_defaults(func=run_verify_cmd)
+    calibrate = kinds.add_parser("calibrate", help="match thresholds at FAR=1e-3 from LFW impostor pairs")
+    calibrate.add_argument("--root", type=Path, help="LFW folder (default: $P3MASK_DATA/lfw or ../shared/data/lfw)")
+    calibrate.add_argument("--identities", type=int, default=400, help="one photo each of N people (default 400)")
+    calibrate.add_argument("--models", nargs="+", choices=list(MODELS), metavar="NAME", help="default: all")
+    calibrate.add_argument("--json", type=Path, metavar="FILE", help="also write the figures to FILE")
+    calibrate.set_defaults(func=run_calibrate_cmd)
 
 
 def write_json(path: Path, payload: dict) -> None:
@@ -33,11 +36,7 @@ def write_json(path: Path, payload: dict) -> None:
 
 def run_verify_cmd(args: argparse.Namespace) -> int:
     from p3mask.bench.verify import run_verify
-    from p3mask.models.thresholds import write_thresholds
 
-    if args.calibrate and args.pairs is not None:
-        print("p3mask bench verify: --calibrate needs the full protocol (drop --pairs)", file=sys.stderr)
-        return 2
     results = run_verify(args.root, args.pairs, args.models)
     print(f"{'model':<14}{'accuracy':>18}{'thr@FAR1e-3':>13}{'faces/s':>10}{'pairs':>7}")
     for name, r in results.items():
@@ -49,6 +48,18 @@ def run_verify_cmd(args: argparse.Namespace) -> int:
     if args.json:
         write_json(args.json, results)
         print(f"wrote {args.json}")
-    if args.calibrate:
-        print(f"wrote thresholds to {write_thresholds(results, 'p3mask bench verify --dataset lfw --calibrate')}")
+    return 0
+
+
+def run_calibrate_cmd(args: argparse.Namespace) -> int:
+    from p3mask.bench.calibrate import run_calibrate
+    from p3mask.models.thresholds import write_thresholds
+
+    results = run_calibrate(args.root, args.identities, args.models)
+    for name, r in results.items():
+        print(f"{name:<14} threshold at FAR=1e-3: {r['threshold_far1e-3']:.4f}  ({r['impostor_pairs']} impostor pairs)")
+    if args.json:
+        write_json(args.json, results)
+    command = "p3mask bench calibrate" + (f" --identities {args.identities}" if args.identities != 400 else "")
+    print(f"wrote thresholds to {write_thresholds(results, command)}")
     return 0

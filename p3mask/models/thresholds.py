@@ -1,7 +1,8 @@
 """Per-model match thresholds (cosine similarity at FAR = 1e-3 on LFW View 2).
 
 The values live in ``thresholds.json`` beside this file and are written by a real benchmark run,
-``p3mask bench verify --dataset lfw --calibrate``; the file records the command and date that made them.
+``p3mask bench calibrate`` (impostor pairs among one photo each of 400 LFW identities; see
+:mod:`p3mask.bench.calibrate`); the file records the command and date that made them.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ CALIBRATION_FILE = Path(__file__).with_name("thresholds.json")
 def _thresholds() -> dict[str, float]:
     if not CALIBRATION_FILE.exists():
         raise FileNotFoundError(
-            f"{CALIBRATION_FILE} is missing; run `p3mask bench verify --dataset lfw --calibrate` to create it"
+            f"{CALIBRATION_FILE} is missing; run `p3mask bench calibrate` to create it"
         )
     return json.loads(CALIBRATION_FILE.read_text())["threshold_far1e-3"]
 
@@ -34,14 +35,14 @@ def match_threshold(name: str) -> float:
 
 
 def write_thresholds(results: dict[str, dict[str, float]], command: str) -> Path:
-    """Store the thresholds of a verification run (``run_verify`` output) in the calibration file."""
+    """Store the thresholds of a calibration run (model -> {"threshold_far1e-3": ...}) in the calibration file."""
     merged = dict(_thresholds()) if CALIBRATION_FILE.exists() else {}
     merged.update({name: r["threshold_far1e-3"] for name, r in results.items()})
     payload = {
         "threshold_far1e-3": merged,
         "command": command,
         "date": time.strftime("%Y-%m-%d"),
-        "pairs_used": {name: r["pairs_used"] for name, r in results.items()},
+        "impostor_pairs": {name: r["impostor_pairs"] for name, r in results.items()},
     }
     with atomic_path(CALIBRATION_FILE) as tmp:
         tmp.write_text(json.dumps(payload, indent=2) + "\n")
