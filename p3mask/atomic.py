@@ -9,13 +9,21 @@ from pathlib import Path
 from typing import Iterator
 
 
+def _umask() -> int:
+    """The process umask (reading it means setting it, so it is put back at once)."""
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
 @contextmanager
 def atomic_path(target: str | os.PathLike, mode: int | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; on success it replaces ``target`` atomically.
 
     Args:
         target: final path of the file.
-        mode: permission bits to set before the rename (for example ``0o600``); default keeps umask.
+        mode: permission bits to set before the rename (for example ``0o600`` for a key); by default
+            the file gets the ordinary ``0o666`` less the process umask, like ``open()`` would give it.
 
     Example:
         >>> with atomic_path("out.jpg") as tmp:  # doctest: +SKIP
@@ -28,8 +36,7 @@ def atomic_path(target: str | os.PathLike, mode: int | None = None) -> Iterator[
     tmp = Path(name)
     try:
         yield tmp
-        if mode is not None:
-            os.chmod(tmp, mode)
+        os.chmod(tmp, mode if mode is not None else 0o666 & ~_umask())
         os.replace(tmp, target)
     finally:
         if tmp.exists():
