@@ -27,7 +27,9 @@ def test_atomic_path_replaces_only_on_success(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
     with atomic_path(target) as tmp:
         tmp.write_text("plain")
-    assert stat.S_IMODE(os.stat(target).st_mode) == 0o666 & ~os.umask(os.umask(0))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o666 & ~umask
     with atomic_path(target, mode=0o600) as tmp:
         tmp.write_text("new")
     assert target.read_text() == "new"
