@@ -1,0 +1,41 @@
+"""Chameleon: learn one P3-Mask per user, protect any photo of that user instantly.
+
+Example:
+    >>> from p3mask.protect import P3Mask, learn_mask
+    >>> key = learn_mask(["photos/alice/"], user="alice")  # doctest: +SKIP
+    >>> key.save("alice.p3m")  # doctest: +SKIP
+    >>> protected, report = P3Mask.load("alice.p3m").apply(image)  # doctest: +SKIP
+
+Names are imported on first use, so ``import p3mask.protect.ssim`` stays light.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+_EXPORTS = {
+    "ChameleonConfig": "config",
+    "PRESETS": "config",
+    "get_config": "config",
+    "P3Mask": "key",
+    "KeyFileError": "key",
+    "learn": "chameleon",
+    "learn_mask": "chameleon",
+    "LearnResult": "chameleon",
+    "resolve_device": "chameleon",
+    "protect_image": "apply",
+    "protect_files": "apply",
+    "ProtectReport": "apply",
+    "face_ssim": "ssim",
+    "face_dssim": "ssim",
+    "select_team": "focal",
+    "team_focal_diversity": "focal",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'p3mask.protect' has no attribute {name!r}")
+    return getattr(import_module(f"p3mask.protect.{_EXPORTS[name]}"), name)

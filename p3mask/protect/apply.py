@@ -1,0 +1,223 @@
+"""Instant protection: apply a learned P3-Mask to new photos.
+
+For each photo: detect every face, recognise the user's face(s) by comparing each face's embedding
+(from the key's ``match_model``) with the key's reference embedding, warp the mask from the canonical
+frame onto each of the user's faces at the photo's full resolution, and leave strangers untouched.
+If the face-region SSIM of a face would fall below the key's SSIM floor, the mask is weakened on that
+face (bisection on a strength factor) until it holds. Files are written atomically into an output
+folder in the original's format; originals are never touched, and a photo without the user's face is
+reported and not written.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from p3mask.face.align import align_faces, estimate_similarity, invert_affine, paste_from_crop
+from p3mask.face.detect import Detections, FaceDetector
+from p3mask.face.image_io import ImageLoadError, iter_image_files, load_image_with_info, save_image
+from p3mask.models import load_model
+from p3mask.models.base import FaceRecognizer
+from p3mask.protect.key import P3Mask
+from p3mask.protect.ssim import WINDOW_SIZE, face_ssim
+
+logger = logging.getLogger(__name__)
+
+_BISECT_STEPS = 10  # strength resolution 2^-10 when a face needs a weaker mask
+_PAD = WINDOW_SIZE // 2 + 2  # pixels kept around a face's mask footprint (SSIM window + bilinear tap)
+
+
+@dataclass(frozen=True)
+class FaceOutcome:
+    """What happened to one detected face."""
+
+    box: tuple[float, float, float, float]  # x1, y1, x2, y2 in photo pixels
+    cosine: float  # similarity to the user's reference (key.match_model)
+    protected: bool  # True: the user's face, masked
+    ssim: float | None = None  # face-region SSIM after masking (protected faces only)
+    strength: float | None = None  # fraction of the mask applied (1.0 unless the SSIM floor needed less)
+
+
+@dataclass(frozen=True)
+class ProtectReport:
+    """Faces protected and left in one photo."""
+
+    faces: list[FaceOutcome] = field(default_factory=list)
+
+    @property
+    def protected(self) -> int:
+        """Number of the user's faces masked."""
+        return sum(f.protected for f in self.faces)
+
+    @property
+    def left(self) -> int:
+        """Number of faces left untouched (strangers)."""
+        return sum(not f.protected for f in self.faces)
+
+
+def _window(matrix: torch.Tensor, frame: tuple[int, int], hw: tuple[int, int]) -> tuple[int, int, int, int]:
+    """Photo box ``(y0, y1, x0, x1)`` that the frame reaches for this face, padded, clipped."""
+    h, w = frame
+    corners = torch.tensor([[-1.0, -1.0, w, w], [-1.0, h, -1.0, h], [1.0] * 4], dtype=matrix.dtype)
+    pts = invert_affine(matrix[None].cpu())[0] @ corners
+    x0, y0 = int(pts[0].min()) - _PAD, int(pts[1].min()) - _PAD
+    x1, y1 = int(pts[0].max()) + _PAD + 1, int(pts[1].max()) + _PAD + 1
+    return max(0, y0), min(hw[0], y1), max(0, x0), min(hw[1], x1)
+
+
+def _mask_face(key: P3Mask, image: torch.Tensor, landmarks: torch.Tensor) -> tuple[float, float]:
+    """Paste the mask onto one face of ``image`` in place; return ``(ssim, strength)``."""
+    matrix = estimate_similarity(landmarks[None].to(image.dtype), torch.tensor(key.template, dtype=image.dtype))[0]
+    y0, y1, x0, x1 = _window(matrix, key.frame_size, tuple(image.shape[1:]))
+    if y1 - y0 <= WINDOW_SIZE or x1 - x0 <= WINDOW_SIZE:
+        return 1.0, 0.0  # the face lies (almost) outside the picture
+    shift = torch.tensor([[1.0, 0.0, x0], [0.0, 1.0, y0], [0.0, 0.0, 1.0]], dtype=image.dtype)
+    to_frame = (matrix.cpu() @ shift)[None].to(image.device)
+    mask = key.mask.to(image.device, image.dtype)[None]
+    pasted, cover = paste_from_crop(mask, to_frame, (y1 - y0, x1 - x0))
+    clean = image[:, y0:y1, x0:x1][None]
+
+    def masked(strength: float) -> tuple[torch.Tensor, float]:
+        out = (clean + strength * pasted * cover).clamp(0, 1)
+        return out, float(face_ssim(out, clean, cover))
+
+    strength = 1.0
+    out, ssim = masked(strength)
+    if ssim < key.ssim_floor:
+        lo, hi = 0.0, 1.0
+        for _ in range(_BISECT_STEPS):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if masked(mid)[1] >= key.ssim_floor else (lo, mid)
+        strength = lo
+        out, ssim = masked(strength)
+    image[:, y0:y1, x0:x1] = out[0]
+    return ssim, strength
+
+
+def _check_image(image: torch.Tensor) -> None:
+    if not isinstance(image, torch.Tensor) or not image.is_floating_point():
+        raise TypeError(f"expected a float torch.Tensor in [0,1], got {type(image).__name__}")
+    if image.ndim != 3 or image.shape[0] != 3:
+        raise ValueError(f"expected (3,H,W) RGB in [0,1], got {tuple(image.shape)}")
+
+
+@torch.no_grad()
+def protect_image(
+    key: P3Mask,
+    image: torch.Tensor,
+    detector: FaceDetector | None = None,
+    matcher: FaceRecognizer | None = None,
+    detections: Detections | None = None,
+) -> tuple[torch.Tensor, ProtectReport]:
+    """Mask the user's face(s) in one photo (see :meth:`P3Mask.apply`).
+
+    Args:
+        key: the user's :class:`P3Mask`.
+        image: ``(3, H, W)`` RGB in [0, 1] at full resolution.
+        detector: face detector (default: a new YuNet detector); unused when ``detections`` is given.
+        matcher: the loaded ``key.match_model`` (default: loaded on ``image``'s device).
+        detections: faces already detected in ``image`` (skips detection).
+
+    Returns:
+        ``(protected, report)``: a new ``(3, H, W)`` tensor (the input is not modified) and a
+        :class:`ProtectReport`.
+    """
+    _check_image(image)
+    if detections is None:
+        detections = (detector or FaceDetector()).detect(image)
+    protected = image.detach().clone()
+    if detections.is_empty:
+        return protected, ProtectReport([])
+    matcher = matcher or load_model(key.match_model, image.device)
+    if getattr(matcher, "name", key.match_model) != key.match_model:
+        raise ValueError(f"the key matches faces with {key.match_model!r}, got a {matcher.name!r} matcher")
+    device = next(matcher.parameters()).device
+    crops, _ = align_faces(image, detections.landmarks.to(image.device), matcher.template, matcher.input_size)
+    reference = key.references[key.match_model].to(device)
+    cosines = (matcher(crops.to(device)) * reference).sum(dim=1).cpu()
+    faces = []
+    for box, lmk, cos in zip(detections.boxes, detections.landmarks, cosines):
+        box_t = tuple(float(v) for v in box)
+        if float(cos) < key.match_threshold:
+            faces.append(FaceOutcome(box_t, float(cos), False))
+            continue
+        ssim, strength = _mask_face(key, protected, lmk.to(image.device))
+        faces.append(FaceOutcome(box_t, float(cos), strength > 0, ssim, strength))
+    return protected, ProtectReport(faces)
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """Result of protecting one file."""
+
+    source: Path
+    output: Path | None  # written file, or None when nothing was written
+    report: ProtectReport | None  # None when the file could not be read
+    error: str | None = None  # why nothing was written
+
+    @property
+    def ok(self) -> bool:
+        """True when a protected copy was written."""
+        return self.output is not None
+
+
+def _targets(inputs: Iterable[str | os.PathLike], out_dir: Path) -> list[tuple[Path, Path]]:
+    """(source, output) pairs: files keep their name, folders their inner layout, under ``out_dir``."""
+    pairs = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            pairs += [(f, out_dir / f.relative_to(item)) for f in iter_image_files([item])]
+        else:
+            pairs.append((item, out_dir / item.name))
+    return pairs
+
+
+def protect_files(
+    key: P3Mask,
+    inputs: Iterable[str | os.PathLike],
+    out_dir: str | os.PathLike,
+    detector: FaceDetector | None = None,
+    matcher: FaceRecognizer | None = None,
+    jpeg_quality: int = 95,
+) -> list[FileOutcome]:
+    """Protect photo files (and folders of photos) into ``out_dir``, one outcome per file.
+
+    Each failure (unreadable file, no face of the user, name collision) is logged with its file name
+    and the batch goes on. Originals are never modified.
+    """
+    out_dir = Path(out_dir)
+    detector = detector or FaceDetector()
+    matcher = matcher or load_model(key.match_model)
+    device = next(matcher.parameters()).device
+    outcomes, taken = [], set()
+    for source, target in _targets(inputs, out_dir):
+        if target in taken:
+            outcomes.append(FileOutcome(source, None, None, f"output name {target.name} already used by another input"))
+            continue
+        taken.add(target)
+        try:
+            image, info = load_image_with_info(source)
+        except ImageLoadError as exc:
+            outcomes.append(FileOutcome(source, None, None, exc.problem))
+            continue
+        protected, report = protect_image(key, image.to(device), detector=detector, matcher=matcher)
+        if report.protected == 0:
+            why = "no face found" if not report.faces else f"no face of {key.user} among {len(report.faces)} face(s)"
+            outcomes.append(FileOutcome(source, None, report, f"{why}; left unprotected, not written"))
+            continue
+        try:
+            save_image(protected, target, like=info, jpeg_quality=jpeg_quality)
+        except (OSError, ValueError) as exc:
+            outcomes.append(FileOutcome(source, None, report, f"cannot write {target}: {exc}"))
+            continue
+        outcomes.append(FileOutcome(source, target, report))
+    for o in outcomes:
+        if o.error:
+            logger.warning("%s: %s", o.source, o.error)
+    return outcomes

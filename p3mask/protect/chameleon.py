@@ -1,0 +1,164 @@
+"""Chameleon (Chow et al., "Personalized Privacy Protection Mask Against Unauthorized Facial
+Recognition", ECCV 2024): learn one universal P3-Mask for a user from all of their photos.
+
+:func:`learn_mask` (and :func:`learn`, which also returns how learning went) loads the photos,
+finds the user's face in each (majority identity), cuts the regions around the faces
+(:mod:`p3mask.protect.trainset`) and runs the optimiser of :mod:`p3mask.protect.optimizer`:
+cross-image optimisation through the differentiable photo <-> aligned-crop warps, the adaptive SSIM
+penalty, and the focal-diversity team, then packs the result into a :class:`P3Mask` key.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from p3mask.face.detect import FaceDetector
+from p3mask.face.image_io import ImageLoadError, iter_image_files, load_image
+from p3mask.models import load_model
+from p3mask.models.base import FaceRecognizer
+from p3mask.models.thresholds import match_threshold
+from p3mask.protect.config import ChameleonConfig, get_config
+from p3mask.protect.key import P3Mask
+from p3mask.protect.optimizer import Chameleon, EpochStats, MaskResult
+from p3mask.protect.trainset import build_training_set, model_frames
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Chameleon", "EpochStats", "LearnResult", "MaskResult", "learn", "learn_mask", "resolve_device"]
+
+
+# ------------------------------------------------------------------- library entry points
+@dataclass
+class LearnResult:
+    """Everything :func:`learn` produced: the key plus how learning went."""
+
+    key: P3Mask
+    fit: MaskResult
+    photos: list[str]  # photos learned from
+    skipped: list[tuple[str, str]]  # (photo, reason) not used
+    seconds: float  # wall time of the whole call, loading included
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; anything else as given."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but CUDA is not available")
+    return device
+
+
+def _load_photos(photos) -> tuple[list[torch.Tensor], list[str], list[tuple[str, str]]]:
+    """Tensors pass through; paths (files or folders) are expanded and loaded."""
+    images, names, skipped = [], [], []
+    paths = [p for p in photos if not isinstance(p, torch.Tensor)]
+    tensors = [(i, p) for i, p in enumerate(photos) if isinstance(p, torch.Tensor)]
+    for i, t in tensors:
+        if t.ndim != 3 or t.shape[0] != 3 or not t.is_floating_point():
+            raise ValueError(f"photo {i}: expected (3,H,W) float RGB in [0,1], got {tuple(t.shape)} {t.dtype}")
+        images.append(t.detach().float().cpu())
+        names.append(f"photo[{i}]")
+    for path in iter_image_files(paths) if paths else []:
+        try:
+            images.append(load_image(path))
+            names.append(str(path))
+        except ImageLoadError as exc:
+            logger.warning("%s", exc)
+            skipped.append((str(path), exc.problem))
+    return images, names, skipped
+
+
+def _folder_name(user: str) -> str:
+    """The user's name made safe as one folder name (no separators, no leading dots)."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", user).lstrip(".")
+    return safe or "user"
+
+
+def learn(
+    photos,
+    config: ChameleonConfig | None = None,
+    *,
+    user: str = "user",
+    device: str | torch.device = "auto",
+    seed: int = 0,
+    progress: bool = True,
+    out_dir: str | Path | None = None,
+    models: Mapping[str, FaceRecognizer] | None = None,
+    detector: FaceDetector | None = None,
+    thresholds: Mapping[str, float] | None = None,
+) -> LearnResult:
+    """Learn a P3-Mask for one user (see :func:`learn_mask`); returns the key and the learning record."""
+    start = time.perf_counter()
+    config = config or get_config()
+    device = resolve_device(device)
+    images, names, skipped = _load_photos(photos)
+    if not images:
+        raise ValueError("no readable photo of the user was given")
+    wanted = list(dict.fromkeys([*(config.team or config.pool), config.match_model]))
+    models = {n: (models[n] if models and n in models else load_model(n)).to(device).eval() for n in wanted}
+    given = dict(thresholds or {})
+    thresholds = {n: float(given[n]) if given.get(n) is not None else match_threshold(n) for n in wanted}
+    detector = detector or FaceDetector()
+    frames = [(config.frame_template, config.frame_size)] + model_frames(models)
+    data, match_ref = build_training_set(images, names, detector, models[config.match_model],
+                                         thresholds[config.match_model], frames, config.max_face_scale)
+    skipped += data.skipped
+    user_dir = Path(out_dir) / _folder_name(user) if out_dir is not None else None
+    fit = Chameleon(models, thresholds, config, seed=seed, progress=progress, out_dir=user_dir).fit(data.to(device))
+    references = {**fit.references, config.match_model: match_ref}
+    key = P3Mask(
+        mask=fit.mask, epsilon=config.epsilon, frame_size=config.frame_size, template=config.frame_template,
+        team=fit.team, ssim_floor=config.ssim_floor, ssim_min=float(fit.ssim.min()),
+        ssim_mean=float(fit.ssim.mean()), preset=config.preset, user=user, references=references,
+        match_model=config.match_model, match_threshold=thresholds[config.match_model], photos=len(data),
+    )
+    return LearnResult(key, fit, data.names, skipped, time.perf_counter() - start)
+
+
+def learn_mask(
+    photos,
+    config: ChameleonConfig | None = None,
+    *,
+    user: str = "user",
+    device: str | torch.device = "auto",
+    seed: int = 0,
+    progress: bool = True,
+    out_dir: str | Path | None = None,
+    models: Mapping[str, FaceRecognizer] | None = None,
+    detector: FaceDetector | None = None,
+    thresholds: Mapping[str, float] | None = None,
+) -> P3Mask:
+    """Learn one universal P3-Mask from a user's photos.
+
+    Args:
+        photos: paths of photos or folders of photos, and/or ``(3, H, W)`` RGB [0, 1] tensors. Other
+            people may appear: the user is the identity found in most photos.
+        config: a :class:`ChameleonConfig` (default: the ``mid`` preset).
+        user: the user's name (stored in the key; names the output sub-folder).
+        device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
+        seed: makes learning deterministic on the CPU (CUDA's grid-sample backward adds float noise).
+        progress: one tqdm line per epoch on stderr.
+        out_dir: if given, per-epoch masks go to ``out_dir/<user>/jpg|npy/epoch_NNNN.*`` and a
+            ``before_after.png`` sheet beside them.
+        models: already loaded recognisers by name (others are loaded from the cache); they are
+            moved to ``device`` and put in eval mode.
+        detector: face detector (default: YuNet).
+        thresholds: match thresholds by model name (default: :func:`p3mask.models.thresholds.match_threshold`).
+
+    Returns:
+        The :class:`P3Mask` key; save it with :meth:`P3Mask.save`.
+
+    Example:
+        >>> key = learn_mask(["photos/alice/"], user="alice")  # doctest: +SKIP
+        >>> key.save("alice.p3m")  # doctest: +SKIP
+    """
+    return learn(photos, config, user=user, device=device, seed=seed, progress=progress, out_dir=out_dir,
+                 models=models, detector=detector, thresholds=thresholds).key

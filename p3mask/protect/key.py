@@ -1,0 +1,214 @@
+"""The P3-Mask key: a learned mask plus everything needed to apply it to new photos.
+
+On disk a key is a safetensors file (never pickle) with a JSON header::
+
+    tensors:  "mask"             (3, h, w) float32, the mask in the canonical frame, |mask| <= epsilon
+              "reference.<name>" (D,) float32, the user's clean reference embedding for model <name>
+    metadata: "format"  = "p3mask-key"
+              "version" = "1"
+              "meta"    = JSON: epsilon, frame_size, template (the frame's 5 landmarks), team, ssim_floor, ssim_min, ssim_mean, preset,
+                          user, match_model, match_threshold, photos, p3mask_version
+
+Keys are written atomically with owner-only permissions (0o600): a key is personal. A file that is
+truncated, not safetensors, or safetensors of something else is rejected with :class:`KeyFileError`
+naming the file.
+
+Example:
+    >>> key = P3Mask.load("alice.p3m")  # doctest: +SKIP
+    >>> protected, report = key.apply(image)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from p3mask import __version__
+from p3mask.atomic import atomic_path
+
+if TYPE_CHECKING:
+    from p3mask.face.detect import Detections, FaceDetector
+    from p3mask.models.base import FaceRecognizer
+    from p3mask.protect.apply import ProtectReport
+
+FORMAT_NAME = "p3mask-key"
+FORMAT_VERSION = 1
+KEY_SUFFIX = ".p3m"
+_META_FIELDS = (
+    "epsilon", "frame_size", "template", "team", "ssim_floor", "ssim_min", "ssim_mean", "preset", "user",
+    "match_model", "match_threshold", "photos",
+)
+# Float slack when checking |mask| <= epsilon after a float32 round trip.
+_EPS_SLACK = 1e-6
+
+
+class KeyFileError(ValueError):
+    """A key file is missing, truncated, foreign or inconsistent."""
+
+
+@dataclass(frozen=True, eq=False)
+class P3Mask:
+    """A user's learned protection mask and how to apply it.
+
+    Attributes:
+        mask: ``(3, h, w)`` float32 perturbation in the canonical frame, each value in ``[-epsilon, epsilon]``.
+        epsilon: L-inf bound of the mask in [0, 1] image units.
+        frame_size: ``(h, w)`` of the canonical frame.
+        template: five landmarks ``(x, y)`` in frame pixels (eye smaller x, eye larger x, nose,
+            mouth smaller x, mouth larger x).
+        team: models the mask was optimised against at the end of learning.
+        ssim_floor: face-region SSIM every protected photo must keep; :meth:`apply` weakens the mask
+            on a face where it would fall below.
+        ssim_min: lowest face-region SSIM over the training photos.
+        ssim_mean: mean face-region SSIM over the training photos.
+        preset: preset name the mask was learned with.
+        user: the user's name.
+        references: model name -> ``(D,)`` L2-normalised clean reference embedding of the user.
+        match_model: model used to recognise the user's face in new photos (a key of ``references``).
+        match_threshold: cosine at or above which a face is the user's, for ``match_model``.
+        photos: number of photos the mask was learned from.
+    """
+
+    mask: torch.Tensor
+    epsilon: float
+    frame_size: tuple[int, int]
+    template: tuple[tuple[float, float], ...]
+    team: tuple[str, ...]
+    ssim_floor: float
+    ssim_min: float
+    ssim_mean: float
+    preset: str
+    user: str
+    references: dict[str, torch.Tensor] = field(repr=False)
+    match_model: str
+    match_threshold: float
+    photos: int
+
+    def __post_init__(self) -> None:
+        mask = self.mask
+        if not isinstance(mask, torch.Tensor) or not mask.is_floating_point():
+            raise TypeError(f"mask: expected a float tensor, got {type(mask).__name__}")
+        if mask.shape != (3, *self.frame_size):
+            raise ValueError(f"mask: expected (3,{self.frame_size[0]},{self.frame_size[1]}), got {tuple(mask.shape)}")
+        if not torch.isfinite(mask).all() or float(mask.abs().max()) > self.epsilon + _EPS_SLACK:
+            raise ValueError(f"mask: values must be finite and within +-epsilon={self.epsilon:.6f}")
+        if len(self.template) != 5:
+            raise ValueError(f"template: expected 5 landmarks, got {len(self.template)}")
+        if self.match_model not in self.references:
+            raise ValueError(f"references lack the match model {self.match_model!r}")
+
+    @property
+    def meta(self) -> dict:
+        """The JSON-serialisable metadata (everything but the tensors)."""
+        out = {name: getattr(self, name) for name in _META_FIELDS}
+        out["frame_size"] = list(self.frame_size)
+        out["team"] = list(self.team)
+        out["template"] = [list(p) for p in self.template]
+        return out
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the key atomically with permissions 0o600; return its path."""
+        path = Path(path)
+        tensors = {"mask": self.mask.detach().to("cpu", torch.float32).contiguous()}
+        for name, ref in self.references.items():
+            tensors[f"reference.{name}"] = ref.detach().to("cpu", torch.float32).reshape(-1).contiguous()
+        metadata = {
+            "format": FORMAT_NAME,
+            "version": str(FORMAT_VERSION),
+            "meta": json.dumps({**self.meta, "p3mask_version": __version__}, sort_keys=True),
+        }
+        with atomic_path(path, mode=0o600) as tmp:
+            save_file(tensors, str(tmp), metadata=metadata)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> P3Mask:
+        """Read a key written by :meth:`save`.
+
+        Raises:
+            KeyFileError: the file is missing, truncated, foreign, of another format version, or inconsistent.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise KeyFileError(f"{path}: no such key file")
+        try:
+            with safe_open(str(path), framework="pt") as fh:
+                header = fh.metadata() or {}
+                _check_header(path, header)
+                tensors = {name: fh.get_tensor(name) for name in fh.keys()}
+        except (SafetensorError, OSError) as exc:
+            raise KeyFileError(f"{path}: not a p3mask key (truncated or foreign file: {exc})") from None
+        return _from_parts(path, header, tensors)
+
+    def apply(
+        self,
+        image: torch.Tensor,
+        detector: FaceDetector | None = None,
+        matcher: FaceRecognizer | None = None,
+        detections: Detections | None = None,
+    ) -> tuple[torch.Tensor, ProtectReport]:
+        """Protect the user's face(s) in one photo; strangers are left untouched.
+
+        Args:
+            image: ``(3, H, W)`` RGB in [0, 1], full resolution.
+            detector: face detector (default: a new :class:`p3mask.face.detect.FaceDetector`).
+            matcher: the loaded ``match_model`` (default: loaded from the cache on ``image``'s device).
+            detections: faces already detected in ``image`` (skips detection).
+
+        Returns:
+            ``(protected, report)``: the ``(3, H, W)`` protected photo in [0, 1] and a
+            :class:`p3mask.protect.apply.ProtectReport` of faces protected and left.
+        """
+        from p3mask.protect.apply import protect_image  # apply builds on this module
+
+        return protect_image(self, image, detector=detector, matcher=matcher, detections=detections)
+
+
+def _check_header(path: Path, header: dict[str, str]) -> None:
+    if header.get("format") != FORMAT_NAME:
+        raise KeyFileError(f"{path}: not a p3mask key (safetensors file without the {FORMAT_NAME!r} header)")
+    if header.get("version") != str(FORMAT_VERSION):
+        raise KeyFileError(
+            f"{path}: p3mask key format version {header.get('version')!r}, this p3mask reads version {FORMAT_VERSION}"
+        )
+
+
+def _from_parts(path: Path, header: dict[str, str], tensors: dict[str, torch.Tensor]) -> P3Mask:
+    try:
+        meta = json.loads(header["meta"])
+        missing = [name for name in _META_FIELDS if name not in meta]
+        if missing or "mask" not in tensors:
+            raise KeyError(", ".join(missing) or "mask tensor")
+        references = {
+            name.removeprefix("reference."): t for name, t in tensors.items() if name.startswith("reference.")
+        }
+        return P3Mask(
+            mask=tensors["mask"],
+            epsilon=float(meta["epsilon"]),
+            frame_size=(int(meta["frame_size"][0]), int(meta["frame_size"][1])),
+            template=tuple((float(x), float(y)) for x, y in meta["template"]),
+            team=tuple(str(m) for m in meta["team"]),
+            ssim_floor=float(meta["ssim_floor"]),
+            ssim_min=float(meta["ssim_min"]),
+            ssim_mean=float(meta["ssim_mean"]),
+            preset=str(meta["preset"]),
+            user=str(meta["user"]),
+            references=references,
+            match_model=str(meta["match_model"]),
+            match_threshold=float(meta["match_threshold"]),
+            photos=int(meta["photos"]),
+        )
+    except (KeyError, TypeError, ValueError, json.JSONDecodeError) as exc:
+        raise KeyFileError(f"{path}: damaged p3mask key ({type(exc).__name__}: {exc})") from None
+
+
+def load_key(path: str | os.PathLike) -> P3Mask:
+    """Same as :meth:`P3Mask.load`."""
+    return P3Mask.load(path)

@@ -1,0 +1,115 @@
+"""Applying a key: only the user's face is masked, the SSIM floor holds, files are never overwritten.
+
+Uses a toy recogniser as the key's matcher and given detections, so no weights are needed.
+"""
+
+import pytest
+import torch
+from PIL import Image
+
+from p3mask.face.align import align_faces
+from p3mask.face.detect import Detections
+from p3mask.face.image_io import load_image
+from p3mask.protect.apply import protect_files, protect_image
+from p3mask.protect.key import P3Mask
+from p3mask.protect.ssim import face_ssim
+
+from chameleon_toys import TOY_FRAME_TEMPLATE, TOY_TEMPLATE, ToyRecognizer
+
+USER_AT, STRANGER_AT = (8.0, 10.0), (58.0, 62.0)
+
+
+
+def _photo(seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    coarse = torch.rand(1, 3, 12, 10, generator=g)
+    return torch.nn.functional.interpolate(coarse, size=(120, 100), mode="bilinear", align_corners=False)[0]
+
+
+def _detections(*offsets) -> Detections:
+    lmk = torch.stack([torch.tensor(TOY_TEMPLATE) * 1.2 + torch.tensor(o) for o in offsets])
+    boxes = torch.stack([torch.cat([l.min(0).values - 8, l.max(0).values + 8]) for l in lmk])
+    return Detections(boxes, lmk, torch.full((len(offsets),), 0.9))
+
+
+def _key(matcher, image, epsilon=8 / 255, floor=0.9) -> P3Mask:
+    crops, _ = align_faces(image, _detections(USER_AT).landmarks, matcher.template, matcher.input_size)
+    with torch.no_grad():
+        reference = matcher(crops)[0]
+    g = torch.Generator().manual_seed(1)
+    mask = (torch.rand(3, 40, 40, generator=g) * 2 - 1) * epsilon
+    return P3Mask(mask=mask, epsilon=epsilon, frame_size=(40, 40), template=TOY_FRAME_TEMPLATE, team=("a",),
+                  ssim_floor=floor, ssim_min=floor, ssim_mean=floor, preset="mid", user="alice",
+                  references={"a": reference}, match_model="a", match_threshold=0.99, photos=1)
+
+
+class _StubDetector:
+    def __init__(self, detections):
+        self.detections = detections
+
+    def detect(self, image):
+        return self.detections
+
+
+def test_only_the_users_face_is_masked():
+    image, matcher = _photo(), ToyRecognizer(0).eval()
+    key = _key(matcher, image)
+    dets = _detections(USER_AT, STRANGER_AT)
+    protected, report = protect_image(key, image, matcher=matcher, detections=dets)
+    assert [f.protected for f in report.faces] == [True, False]
+    assert report.protected == 1 and report.left == 1
+    changed = (protected - image).abs().amax(0) > 0
+    x1, y1, x2, y2 = (int(v) for v in dets.boxes[1])
+    assert not changed[y1:y2, x1:x2].any()  # the stranger is untouched
+    assert changed.any()
+    assert float((protected - image).abs().max()) <= key.epsilon + 1e-6
+    assert torch.equal(image, _photo())  # the input is not modified
+    assert report.faces[0].strength == 1.0 and report.faces[0].ssim >= key.ssim_floor
+
+
+def test_strong_mask_is_weakened_to_hold_the_floor():
+    image, matcher = _photo(2), ToyRecognizer(0).eval()
+    key = _key(matcher, image, epsilon=0.5, floor=0.95)
+    protected, report = protect_image(key, image, matcher=matcher, detections=_detections(USER_AT))
+    face = report.faces[0]
+    assert face.protected and 0 < face.strength < 1
+    assert face.ssim >= 0.95
+    weight = ((protected - image).abs().amax(0, keepdim=True) > 0).float()[None]
+    assert float(face_ssim(protected[None], image[None], weight)) > 0.9
+
+
+def test_no_face_and_stranger_only():
+    image, matcher = _photo(), ToyRecognizer(0).eval()
+    key = _key(matcher, image)
+    out, report = protect_image(key, image, matcher=matcher, detections=Detections.empty())
+    assert report.faces == [] and torch.equal(out, image)
+    out, report = protect_image(key, image, matcher=matcher, detections=_detections(STRANGER_AT))
+    assert report.protected == 0 and torch.equal(out, image)
+
+
+def test_files_written_beside_never_over_originals(tmp_path):
+    image, matcher = _photo(), ToyRecognizer(0).eval()
+    key = _key(matcher, image)
+    src = tmp_path / "in"
+    src.mkdir()
+    array = (image * 255).round().byte().permute(1, 2, 0).numpy()
+    Image.fromarray(array).save(src / "me.png")
+    (src / "broken.jpg").write_text("not a photo")
+    original = (src / "me.png").read_bytes()
+    outcomes = protect_files(key, [src], tmp_path / "out", detector=_StubDetector(_detections(USER_AT)), matcher=matcher)
+    by_name = {o.source.name: o for o in outcomes}
+    assert by_name["me.png"].ok and (tmp_path / "out" / "me.png").is_file()
+    assert not by_name["broken.jpg"].ok and "broken.jpg" not in {p.name for p in (tmp_path / "out").iterdir()}
+    assert (src / "me.png").read_bytes() == original
+    assert not torch.equal(load_image(tmp_path / "out" / "me.png"), load_image(src / "me.png"))
+    stranger = protect_files(key, [src / "me.png"], tmp_path / "out2",
+                             detector=_StubDetector(_detections(STRANGER_AT)), matcher=matcher)
+    assert not stranger[0].ok and "left unprotected" in stranger[0].error
+    assert not (tmp_path / "out2" / "me.png").exists()
+
+
+def test_matcher_must_be_the_keys_model():
+    image, matcher = _photo(), ToyRecognizer(0).eval()
+    key = _key(matcher, image)
+    with pytest.raises(ValueError, match="matches faces with 'a'"):
+        protect_image(key, image, matcher=ToyRecognizer(0, name="b"), detections=_detections(USER_AT))

@@ -1,0 +1,113 @@
+"""The P3-Mask optimisation loop on toy recognisers: bounds, SSIM floor, determinism, progress."""
+
+import pytest
+import torch
+
+from p3mask.protect.config import get_config
+from p3mask.protect.optimizer import Chameleon, composite, feather_window, jitter_matrices
+
+from chameleon_toys import TOY_FRAME_TEMPLATE, toy_models, toy_training_set
+
+THRESHOLDS = {"a": 0.5, "b": 0.5, "c": 0.5}
+
+
+
+def _config(**kw):
+    base = dict(pool=("a", "b", "c"), team_size=2, frame_size=(40, 40), frame_template=TOY_FRAME_TEMPLATE,
+                epochs=3, batch_size=2, feather=3.0, reselect_every=1, match_model="a")
+    base.update(kw)
+    return get_config("mid", **base)
+
+
+def _fit(seed=0, **kw):
+    return Chameleon(toy_models(), THRESHOLDS, _config(**kw), seed=seed, progress=False).fit(toy_training_set())
+
+
+def test_mask_within_epsilon_and_floor_held():
+    cfg = _config()
+    result = _fit()
+    assert result.mask.shape == (3, 40, 40)
+    assert float(result.mask.abs().max()) <= cfg.epsilon + 1e-7
+    assert float(result.ssim.min()) >= cfg.ssim_floor
+    assert result.strength.shape == (6,) and float(result.strength.min()) > 0 and float(result.strength.max()) <= 1
+    assert len(result.history) == cfg.epochs
+    assert len(result.team) == 2 and set(result.team) <= {"a", "b", "c"}
+
+
+def test_protection_moves_team_embeddings_away():
+    result = _fit(epochs=4, epsilon=32 / 255, ssim_floor=0.5, ssim_margin=0.0)
+    for name in result.team:
+        assert float(result.protected_cosine[name].mean()) < float(result.clean_cosine[name].mean()) - 0.05
+    assert result.history[-1].feature_distance > result.history[0].feature_distance
+
+
+def test_deterministic_under_seed():
+    a, b, c = _fit(seed=3), _fit(seed=3), _fit(seed=4)
+    assert torch.equal(a.mask, b.mask)
+    assert not torch.equal(a.mask, c.mask)
+
+
+def test_strong_mask_is_weakened_per_photo_to_hold_the_floor():
+    result = _fit(epsilon=64 / 255, ssim_floor=0.98, ssim_margin=0.0, penalty_max=1 / 128, penalty_init=1 / 128)
+    assert float(result.ssim.min()) >= 0.98
+    assert float(result.strength.min()) < 1
+
+
+def test_fixed_team_and_downsampled_mask():
+    result = _fit(team=("b", "c"), mask_downsample=2)
+    assert result.team == ("b", "c")
+    assert all(h.team == ("b", "c") for h in result.history)
+    assert float(result.mask.abs().max()) <= 16 / 255 + 1e-7
+
+
+def test_epoch_files_written(tmp_path):
+    Chameleon(toy_models(), THRESHOLDS, _config(epochs=2), progress=False, out_dir=tmp_path).fit(toy_training_set())
+    assert sorted(p.name for p in (tmp_path / "jpg").iterdir()) == ["epoch_0001.jpg", "epoch_0002.jpg"]
+    assert sorted(p.name for p in (tmp_path / "npy").iterdir()) == ["epoch_0001.npy", "epoch_0002.npy"]
+    assert (tmp_path / "before_after.png").is_file()
+
+
+def test_feather_window_and_composite_bounds():
+    w = feather_window((20, 30), 4.0)
+    assert w.shape == (1, 1, 20, 30)
+    assert float(w.min()) >= 0 and float(w.max()) <= 1
+    assert float(w[0, 0, 10, 15]) == pytest.approx(1.0)
+    assert float(w[0, 0, 0, 0]) < 0.05
+    data = toy_training_set(3)
+    delta = torch.full((3, 40, 40), 0.05)
+    to_frame = data.matrices(TOY_FRAME_TEMPLATE)
+    protected, weight = composite(data.regions, data.valid, delta, to_frame)
+    assert float(protected.min()) >= 0 and float(protected.max()) <= 1
+    assert float((protected - data.regions).abs().max()) <= 0.05 + 1e-6
+    assert float(weight.max()) <= 1 and float(weight[..., 0, 0].max()) == 0  # corner outside the frame
+
+
+def test_jitter_moves_crop_points_boundedly():
+    m = torch.tensor([[[1.0, 0.0, -5.0], [0.0, 1.0, -7.0]]]).repeat(64, 1, 1)
+    g = torch.Generator().manual_seed(0)
+    assert torch.equal(jitter_matrices(m, (32, 32), 0.0, g), m)
+    j = jitter_matrices(m, (32, 32), 1.0, g)
+    corners = torch.tensor([[5.0, 7.0, 1.0], [36.0, 7.0, 1.0], [5.0, 38.0, 1.0], [36.0, 38.0, 1.0]]).T
+    moved = (j @ corners - m @ corners).norm(dim=1)
+    assert float(moved.max()) <= 3.0 and float(moved.max()) > 0.1
+
+
+def test_crop_region_keeps_every_crop_and_shrinks_large_faces():
+    from p3mask.face.align import estimate_similarity, warp_to_crop
+    from p3mask.protect.trainset import crop_region
+
+    g = torch.Generator().manual_seed(0)
+    image = torch.nn.functional.interpolate(torch.rand(1, 3, 30, 40, generator=g), size=(600, 800), mode="bilinear")[0]
+    frame = (TOY_FRAME_TEMPLATE, (40, 40))
+    other = (tuple((x * 2, y * 2) for x, y in TOY_FRAME_TEMPLATE), (80, 80))  # a wider recogniser crop
+    template = torch.tensor(TOY_FRAME_TEMPLATE)
+    small = template * 1.2 + torch.tensor([300.0, 200.0])  # 1.2 photo px per frame px: no shrinking
+    region, lmk = crop_region(image, small, [frame, other], max_face_scale=1.5)
+    m_full = estimate_similarity(small[None], template)
+    m_region = estimate_similarity(lmk[None], template)
+    assert torch.allclose(warp_to_crop(region[None], m_region, (40, 40)), warp_to_crop(image[None], m_full, (40, 40)), atol=1e-5)
+    assert region.shape[1] < 600 and region.shape[2] < 800
+    big = template * 6.0 + torch.tensor([100.0, 50.0])  # 6 photo px per frame px: shrunk to 1.5
+    region, lmk = crop_region(image, big, [frame, other], max_face_scale=1.5)
+    scale = torch.linalg.det(estimate_similarity(lmk[None], template)[0, :, :2]).abs().sqrt().reciprocal()
+    assert float(scale) == pytest.approx(1.5, rel=0.02)
