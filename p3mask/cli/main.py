@@ -14,7 +14,7 @@ from importlib import import_module
 from p3mask import __version__
 
 # Subcommand modules, in the order `p3mask --help` lists them.
-COMMANDS = ("models", "faces", "learn", "protect", "demo", "bench")
+COMMANDS = ("models", "faces", "learn", "protect", "unlock", "demo", "evaluate", "compare", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,13 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log diagnostics to stderr")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
-        try:
-            module = import_module(f"p3mask.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"p3mask.cli.{name}":
-                raise
-            continue
-        module.add_parser(subparsers)
+        import_module(f"p3mask.cli.{name}").add_parser(subparsers)
     return parser
 
 

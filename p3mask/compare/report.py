@@ -1,0 +1,141 @@
+"""Writing a comparison: ``compare.json`` (the table), ``compare_details.json``, ``compare.md`` and ``compare.png``.
+
+``compare.json`` maps each method to exactly the figures of the baselines issue::
+
+    {METHOD: {"psr_seen", "psr_unseen", "gallery_psr", "ssim_face", "psnr", "psr_unseen_jpeg75",
+              "setup_s", "protect_s_per_photo"}}
+
+Everything else (per-model PSRs, budgets, per-user choices, settings) goes to ``compare_details.json``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+
+from p3mask.atomic import atomic_path  # noqa: E402
+from p3mask.evaluate.report import write_json  # noqa: E402
+
+TABLE_KEYS = ("psr_seen", "psr_unseen", "gallery_psr", "ssim_face", "psnr", "psr_unseen_jpeg75",
+              "setup_s", "protect_s_per_photo")
+_HEADERS = ("method", "query PSR, seen models", "query PSR, unseen (dlib)", "gallery PSR", "face SSIM",
+            "face PSNR (dB)", "unseen PSR after JPEG 75", "setup per user (s)", "protect per photo (s)")
+_DIGITS = (3, 3, 3, 4, 2, 3, 1, 3)
+SSIM_TOLERANCE = 0.005  # baselines count as matched to Chameleon's SSIM within this
+
+
+def _f(value, digits: int) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and not math.isfinite(value)) else f"{value:.{digits}f}"
+
+
+def table_rows(report: dict) -> dict[str, dict[str, float]]:
+    """``compare.json``'s content: method -> the eight figures, nothing else."""
+    return {m: {k: row[k] for k in TABLE_KEYS} for m, row in report["methods"].items()}
+
+
+def verdict(report: dict) -> list[str]:
+    """Plain statements of where Chameleon meets the issue's targets and where it does not."""
+    rows = report["methods"]
+    if "chameleon" not in rows:
+        return ["Chameleon was not part of this run; no verdict."]
+    cham = rows["chameleon"]
+    out = []
+    for m, row in rows.items():
+        if m == "chameleon":
+            continue
+        gap = row["ssim_face"] - cham["ssim_face"]
+        matched = "matched" if abs(gap) <= SSIM_TOLERANCE else "NOT matched"
+        wins = cham["psr_unseen"] >= row["psr_unseen"]
+        line = (f"- vs {m}: unseen-model PSR {_f(cham['psr_unseen'], 3)} vs {_f(row['psr_unseen'], 3)} "
+                f"({'Chameleon at least as good' if wins else 'Chameleon WORSE'}); "
+                f"seen-model PSR {_f(cham['psr_seen'], 3)} vs {_f(row['psr_seen'], 3)}; "
+                f"face SSIM gap {gap:+.4f} ({matched} within {SSIM_TOLERANCE})")
+        if row["protect_s_per_photo"] and cham["protect_s_per_photo"]:
+            speed = row["protect_s_per_photo"] / cham["protect_s_per_photo"]
+            target = " (target >= 100x met)" if speed >= 100 else (" (target >= 100x NOT met)" if m in ("fawkes", "lowkey") else "")
+            line += f"; protecting a new photo is {speed:.0f}x faster with Chameleon{target}"
+        out.append(line)
+    return out
+
+
+def markdown(report: dict) -> str:
+    """The human-readable comparison."""
+    rows = report["methods"]
+    out = [f"# p3mask compare: {report['dataset']}, {len(report['users'])} users", ""]
+    out += ["Query PSR: fraction of protected test photos whose user is not the top-1 identity in the clean "
+            "gallery; gallery PSR: fraction of clean test photos not matched to the user when the user's gallery "
+            f"entries are protected (mean over all models). Seen models: {', '.join(report['pool'])} "
+            f"(every method optimises against them); unseen: {', '.join(report['unseen'])} (never used in optimisation).", ""]
+    body = [[m] + [_f(rows[m][k], d) for k, d in zip(TABLE_KEYS, _DIGITS)] for m in rows]
+    out += ["| " + " | ".join(_HEADERS) + " |", "|" + "---|" * len(_HEADERS)]
+    out += ["| " + " | ".join(r) + " |" for r in body] + [""]
+    clean = report.get("clean_error", {})
+    out += ["Clean probes (no protection), top-1 identification error per model: "
+            + ", ".join(f"{n} {_f(v, 3)}" for n, v in clean.items()), ""]
+    out += ["## Budget", "", f"Every baseline is calibrated to face-region SSIM {_f(report['ssim_target'], 4)} "
+            f"({report['ssim_target_source']}): per-photo methods (Fawkes, LowKey) scale each photo's perturbation to "
+            "the largest strength keeping face SSIM >= the target (bisection); OPOM scales its mask so that the mean "
+            "SSIM over the training photos equals the target. All perturbations live in the same canonical face frame.", ""]
+    out += ["## Verdict", "", *verdict(report), ""]
+    out += ["## Per-model query top-1 PSR", ""]
+    models = list(next(iter(report["details"].values()))["query_top1"])
+    out += ["| method | " + " | ".join(models) + " |", "|" + "---|" * (len(models) + 1)]
+    out += ["| " + m + " | " + " | ".join(_f(d["query_top1"][n], 3) for n in models) + " |"
+            for m, d in report["details"].items()] + [""]
+    out += [f"Gallery: {report['gallery']['photos']} photos of {report['gallery']['identities']} identities; "
+            f"users: {', '.join(report['users'])}; device {report['device']}; wall time {report['wall_s']:.0f} s.", ""]
+    return "\n".join(out)
+
+
+def plot(report: dict, path: Path) -> Path:
+    """Bars of the PSRs per method, and protection time per photo (log scale)."""
+    rows = report["methods"]
+    methods = list(rows)
+    keys = ("psr_seen", "psr_unseen", "gallery_psr", "psr_unseen_jpeg75")
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [3, 1.3]})
+    width = 0.8 / len(keys)
+    for i, key in enumerate(keys):
+        values = [rows[m][key] if rows[m][key] is not None else math.nan for m in methods]
+        ax.bar([x + i * width for x in range(len(methods))], values, width, label=key)
+    ax.set_xticks([x + 0.4 - width / 2 for x in range(len(methods))], methods)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("protection success rate")
+    ax.set_title(f"PSR at face SSIM ~{_f(report['ssim_target'], 3)}")
+    ax.legend(fontsize=8)
+    bx.bar(methods, [rows[m]["protect_s_per_photo"] for m in methods], color="grey")
+    bx.set_yscale("log")
+    bx.set_ylabel("seconds to protect one new photo")
+    bx.tick_params(axis="x", rotation=30)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)
+    return path
+
+
+def write_report(report: dict, out_dir: str | Path) -> list[Path]:
+    """Write the four files into ``out_dir`` (created); returns their paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [write_json(table_rows(report), out_dir / "compare.json"),
+             write_json(report, out_dir / "compare_details.json")]
+    with atomic_path(out_dir / "compare.md") as tmp:
+        tmp.write_text(markdown(report))
+    paths.append(out_dir / "compare.md")
+    paths.append(plot(report, out_dir / "compare.png"))
+    return paths
+
+
+def summary(report: dict) -> str:
+    """A few lines for the terminal."""
+    lines = [f"{'method':<10} {'seen':>6} {'unseen':>7} {'gallery':>8} {'SSIM':>7} {'jpeg75':>7} {'setup s':>8} {'protect s':>10}"]
+    for m, r in report["methods"].items():
+        lines.append(f"{m:<10} {_f(r['psr_seen'], 3):>6} {_f(r['psr_unseen'], 3):>7} {_f(r['gallery_psr'], 3):>8} "
+                     f"{_f(r['ssim_face'], 4):>7} {_f(r['psr_unseen_jpeg75'], 3):>7} {_f(r['setup_s'], 1):>8} "
+                     f"{_f(r['protect_s_per_photo'], 3):>10}")
+    return "\n".join(lines + verdict(report))

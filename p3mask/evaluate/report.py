@@ -1,0 +1,211 @@
+"""Writing an evaluation report: ``report.json`` (machines), ``report.md`` (people) and PNG plots.
+
+Plots (matplotlib, Agg backend, no display needed):
+
+* ``psr_per_model.png``: query top-1/top-5, gallery top-1 and verification PSR for every model, the
+  models never used in training marked;
+* ``psr_vs_ssim.png``: mean query top-1 PSR over models against face-region SSIM, one point per preset;
+* ``robustness.png``: query top-1 PSR against transform strength, one panel per transform family, one
+  line per model (the untouched protected photo as the first point).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+
+from p3mask.atomic import atomic_path  # noqa: E402
+from p3mask.evaluate.transforms import IDENTITY_LEVEL, TRANSFORMS  # noqa: E402
+
+PSR_COLUMNS = ("query_top1", "query_top5", "gallery_top1", "verification")
+
+
+def _json_safe(value):
+    """NaN/inf become ``None`` (JSON has no NaN); tuples become lists."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def write_json(report: dict, path: Path) -> Path:
+    """Write ``report`` as indented JSON, atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(_json_safe(report), indent=2) + "\n")
+    return path
+
+
+def _num(value) -> float:
+    """``None`` (a NaN in JSON) -> nan, for plotting."""
+    return math.nan if value is None else float(value)
+
+
+def _f(value, digits: int = 3) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(r) + " |" for r in rows]
+
+
+def _model_table(block: dict, models: list[str], note: str) -> list[str]:
+    names = list(block)
+    rows = [[name] + [_f(block[name].get(m)) for m in models] for name in names]
+    return [note, ""] + _table(["condition"] + models, rows) + [""]
+
+
+def markdown(report: dict) -> str:
+    """The human-readable report."""
+    psr, models = report["psr"], list(report["psr"])
+    out = [f"# p3mask evaluation: {report['dataset']}, {report['users']} users", ""]
+    out += ["Protection success rate (PSR): the fraction of attempts in which the recogniser fails to find the user. "
+            "Higher is better protection. Models marked * were never in any user's team (black-box).", ""]
+    rows = [[name + ("" if psr[name]["seen_in_training"] else " *")] + [_f(psr[name][c]) for c in PSR_COLUMNS]
+            + [_f(report.get("clean_error", {}).get(name))] for name in models]
+    out += ["## PSR per model", ""] + _table(["model", *PSR_COLUMNS, "clean top-1 error"], rows) + [""]
+    q = report["quality"]
+    out += ["## Image quality (mean over protected test photos)", "",
+            f"- face-region SSIM {_f(q['ssim_face'], 4)} (min {_f(q['ssim_face_min'], 4)}), "
+            f"PSNR {_f(q['psnr_face'], 2)} dB",
+            f"- whole-photo SSIM {_f(q['ssim_full'], 4)}, PSNR {_f(q['psnr_full'], 2)} dB",
+            f"- LPIPS: {q['lpips']}", ""]
+    a = report["authorized"]
+    out += ["## Authorised recogniser with the key (top-1 accuracy, mean over models)", "",
+            f"- clean photos {_f(a['top1_clean'])}; unlocked with the user's key {_f(a['top1_unlocked'])}; "
+            f"'unlocked' with another user's key {_f(a['top1_wrong_key'])}", ""]
+    out += ["## Robustness: query top-1 PSR after a scraper's transform", ""]
+    out += _model_table(report["robustness"], models, "Protected photos transformed:")
+    out += _model_table(report["robustness_clean_error"], models,
+                        "For comparison, top-1 error on *clean* photos under the same transform:")
+    if "adaptive" in report:
+        out += ["## Adaptive adversaries (query top-1 PSR; `rethreshold`: verification PSR)", ""]
+        out += _model_table(report["adaptive"], models, "")
+        re = report.get("adaptive_details", {}).get("rethreshold", {})
+        if re:
+            far = ", ".join(f"{m} {_f(re[m].get('far_at_adapted'))}" for m in models if m in re)
+            out += ["The re-fitted thresholds accept clean photos of *other* people this often (false-accept rate "
+                    f"on the gallery's impostor pairs; 0.001 before): {far}.", ""]
+    t = report["timing"]
+    out += ["## Timing", "", f"- learning: {_f(t['learn_s_per_user'], 1)} s per user; "
+            f"protection: {_f(t['protect_ms_per_photo'], 1)} ms per photo (detection included)"]
+    out += [f"- {name}: {_f(sec, 1)} s" for name, sec in t.get("phases_s", {}).items()]
+    out += [f"- whole run: {_f(report.get('wall_s'), 1)} s on {report.get('device', '?')}", ""]
+    pres = report.get("presets", {})
+    if pres:
+        rows = [[p, _f(v.get("epsilon", math.nan) * 255, 1), _f(v["ssim_face"], 4)]
+                + [_f(v["psr"].get(m)) for m in models] for p, v in pres.items()]
+        out += ["## Presets (query top-1 PSR)", ""] + _table(["preset", "eps x255", "SSIM face", *models], rows) + [""]
+    users = report.get("per_user", [])
+    if users:
+        rows = [[u["name"], ",".join(u["team"]), str(u["train_photos"]), str(u["test_photos"]),
+                 _f(u["learn_s"], 1), _f(u["ssim_face_min"], 4)] for u in users]
+        out += ["## Users", ""] + _table(["user", "team", "train", "test", "learn s", "min SSIM"], rows) + [""]
+    return "\n".join(out)
+
+
+def plot_psr_per_model(report: dict, path: Path) -> Path:
+    """Grouped bars: every PSR column for every model."""
+    psr = report["psr"]
+    models = list(psr)
+    fig, ax = plt.subplots(figsize=(1.6 * len(models) + 2, 4))
+    width = 0.8 / len(PSR_COLUMNS)
+    for j, column in enumerate(PSR_COLUMNS):
+        values = [_num(psr[m][column]) for m in models]
+        ax.bar([i + j * width for i in range(len(models))], values, width, label=column)
+    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(models))])
+    ax.set_xticklabels([m + ("" if psr[m]["seen_in_training"] else "\n(unseen)") for m in models])
+    ax.set_ylim(-0.03, 1.05)
+    ax.set_ylabel("protection success rate")
+    ax.set_title(f"{report['dataset']}: PSR per model ({report['users']} users)")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return _save(fig, path)
+
+
+def plot_psr_vs_ssim(report: dict, path: Path) -> Path:
+    """One point per preset and model: query top-1 PSR against face-region SSIM."""
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    presets = report["presets"]
+    models = list(report["psr"])
+    for m in models:
+        xs = [_num(v["ssim_face"]) for v in presets.values()]
+        ys = [_num(v["psr"].get(m)) for v in presets.values()]
+        ax.plot(xs, ys, "o-", label=m)
+    for p, v in presets.items():
+        ax.annotate(p, (_num(v["ssim_face"]), 1.0), textcoords="offset points", xytext=(0, 4), ha="center", fontsize=8)
+    ax.set_xlabel("face-region SSIM (mean)")
+    ax.set_ylabel("query top-1 PSR")
+    ax.set_ylim(-0.03, 1.08)
+    ax.set_title("protection against perceptibility, per preset")
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_robustness(report: dict, path: Path) -> Path:
+    """One panel per transform family: PSR against strength, one line per model."""
+    rob = report["robustness"]
+    families = list(dict.fromkeys(TRANSFORMS[n].family for n in rob))
+    models = list(report["psr"])
+    fig, axes = plt.subplots(1, max(len(families), 1), figsize=(3.6 * max(len(families), 1), 3.4), squeeze=False)
+    for ax, family in zip(axes[0], families):
+        names = [n for n in rob if TRANSFORMS[n].family == family]
+        levels = [IDENTITY_LEVEL[family]] + [TRANSFORMS[n].level for n in names]
+        for m in models:
+            ys = [_num(report["psr"][m]["query_top1"])] + [_num(rob[n].get(m)) for n in names]
+            ax.plot(levels, ys, "o-", label=m)
+        ax.set_title(family)
+        ax.set_ylim(-0.03, 1.05)
+        ax.set_xlabel({"jpeg": "quality", "downscale": "scale", "blur": "sigma (px)", "median": "window"}.get(family, "level"))
+        if family in ("jpeg", "downscale"):
+            ax.invert_xaxis()  # stronger to the right
+    axes[0][0].set_ylabel("query top-1 PSR")
+    axes[0][-1].legend(fontsize=7)
+    fig.suptitle("robustness of protection to a scraper's transforms")
+    return _save(fig, path)
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_report(report: dict, out_dir: str | Path) -> list[Path]:
+    """Write ``report.json``, ``report.md`` and the PNG plots into ``out_dir``; return the paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    safe = json.loads(json.dumps(_json_safe(report)))  # what the JSON says is what the tables show
+    paths = [write_json(report, out / "report.json")]
+    with atomic_path(out / "report.md") as tmp:
+        tmp.write_text(markdown(safe) + "\n")
+    paths.append(out / "report.md")
+    paths.append(plot_psr_per_model(safe, out / "psr_per_model.png"))
+    paths.append(plot_psr_vs_ssim(safe, out / "psr_vs_ssim.png"))
+    if safe.get("robustness"):
+        paths.append(plot_robustness(safe, out / "robustness.png"))
+    return paths
+
+
+def summary(report: dict) -> str:
+    """A few lines for the terminal."""
+    lines = [f"{report['dataset']}: {report['users']} users, query top-1 PSR per model:"]
+    for name, v in report["psr"].items():
+        tag = "" if v["seen_in_training"] else " (never in training)"
+        lines.append(f"  {name:<14} top-1 {_f(v['query_top1'])}  top-5 {_f(v['query_top5'])}  "
+                     f"gallery {_f(v['gallery_top1'])}  verification {_f(v['verification'])}{tag}")
+    q, a = report["quality"], report["authorized"]
+    lines.append(f"face SSIM {_f(q['ssim_face'], 4)} (min {_f(q['ssim_face_min'], 4)}), whole-photo PSNR {_f(q['psnr_full'], 1)} dB")
+    lines.append(f"with the key: top-1 clean {_f(a['top1_clean'])}, unlocked {_f(a['top1_unlocked'])}, "
+                 f"wrong key {_f(a['top1_wrong_key'])}")
+    return "\n".join(lines)

@@ -1,0 +1,128 @@
+"""LowKey-style protection (Cherepanova et al., "LowKey: Leveraging Adversarial Attacks to Protect
+Social Media Users from Facial Recognition", ICLR 2021), written from the paper.
+
+Per photo, an untargeted perturbation is optimised against the whole ensemble: it maximises the
+distance between the features of the protected face and those of the clean face, both as published
+and after Gaussian smoothing (the paper's expectation over a blur transform), while a perceptual
+penalty holds back visible damage:
+
+    max_delta  sum_m [ |f_m(A(x + delta)) - f_m(A(x))|^2 / |f_m(A(x))|^2
+                       + |f_m(A(G(x + delta))) - f_m(A(x))|^2 / |f_m(A(x))|^2 ]  -  alpha * P(x, x + delta)
+
+with ``A`` the re-detection alignment (the differentiable warp), ``G`` a Gaussian blur whose sigma is
+drawn each step from ``[sigma_min, sigma_max]``, and signed-gradient ascent steps. Deviations from the
+paper, for a like-for-like comparison: LPIPS is not available offline here (see
+:data:`p3mask.evaluate.quality.LPIPS_STATUS`), so the perceptual penalty ``P`` is the face-region DSSIM;
+its weight ``alpha`` is adapted each step (doubled while DSSIM exceeds the shared budget
+``(1 - ssim_target) / 2``, halved while it is below), which calibrates the paper's fixed weight to the
+budget; the perturbation lives in the canonical face frame shared by every method; and the final
+perturbation is scaled (bisection) to the largest strength that keeps the face-region SSIM at
+``ssim_target``. The embeddings are L2-normalised, so the denominators are 1.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import torch
+from kornia.filters import gaussian_blur2d
+
+from p3mask.methods.base import PhotoInput, Protector, check_photo, frozen
+from p3mask.methods.photo_face import DEFAULT_SSIM_TARGET, PhotoFace, find_user_face
+from p3mask.methods.user import UserState, prepare_user
+from p3mask.protect.penalty import AdaptivePenalty
+from p3mask.protect.ssim import face_dssim
+
+logger = logging.getLogger(__name__)
+
+
+class LowKey(Protector):
+    """Untargeted per-photo ensemble attack with blur EOT and a perceptual penalty (see the module docstring).
+
+    Args:
+        ssim_target: face-region SSIM every protected photo keeps, in (0, 1) (default 0.96).
+        steps: signed-gradient steps per photo (default 15; the paper used more on a GPU).
+        step_size: step in [0, 1] image units (default 1/255).
+        sigma_min: smallest blur sigma of the EOT, in region pixels (default 0.5).
+        sigma_max: largest blur sigma of the EOT (default 1.5).
+        kernel: side of the blur kernel, odd (default 7).
+        max_scale: largest factor the final budget calibration may scale the perturbation by (default 2).
+        **kwargs: :class:`Protector` arguments (pool, models, detector, device, seed, thresholds).
+    """
+
+    name = "lowkey"
+    per_photo = True
+
+    def __init__(
+        self,
+        ssim_target: float = DEFAULT_SSIM_TARGET,
+        steps: int = 15,
+        step_size: float = 1.0 / 255.0,
+        sigma_min: float = 0.5,
+        sigma_max: float = 1.5,
+        kernel: int = 7,
+        max_scale: float = 2.0,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        if not 0.0 < ssim_target < 1.0:
+            raise ValueError(f"ssim_target must be in (0, 1), got {ssim_target}")
+        if steps < 1 or step_size <= 0 or max_scale <= 0:
+            raise ValueError(f"expected steps >= 1, step_size > 0, max_scale > 0; got {steps}, {step_size}, {max_scale}")
+        if not 0.0 < sigma_min <= sigma_max or kernel < 3 or kernel % 2 == 0:
+            raise ValueError(f"expected 0 < sigma_min <= sigma_max and an odd kernel >= 3; got {sigma_min}, {sigma_max}, {kernel}")
+        self.ssim_target = float(ssim_target)
+        self.steps = int(steps)
+        self.step_size = float(step_size)
+        self.sigma_min = float(sigma_min)
+        self.sigma_max = float(sigma_max)
+        self.kernel = int(kernel)
+        self.max_scale = float(max_scale)
+        self.user: UserState | None = None
+
+    def setup(self, user_photos: Sequence[PhotoInput]) -> None:
+        """Learn the user's reference face (LowKey needs nothing else per user)."""
+        with frozen(self.pool_models()):
+            self.user = prepare_user(self, user_photos)
+
+    def protect(self, image: torch.Tensor) -> torch.Tensor:
+        """Protect the user's face in ``image`` ``(3, H, W)`` RGB [0, 1]; returns the protected photo."""
+        check_photo(image)
+        if self.user is None:
+            raise RuntimeError("call setup(user_photos) before protect()")
+        models = self.pool_models()
+        matcher = self.model(self.user.match_model)
+        with frozen({**models, "matcher": matcher}):
+            landmarks = find_user_face(image, self.detector, matcher, self.user.reference, self.user.threshold)
+            face = PhotoFace.build(image.float(), landmarks, models, device=self.device)
+            delta = self._optimise(face, models)
+            photo, ssim, scale = face.finish(delta, self.ssim_target, self.max_scale)
+        logger.info("lowkey: face SSIM %.4f (perturbation scaled by %.3f)", ssim, scale)
+        return photo
+
+    def _blur(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        sigma = self.sigma_min + (self.sigma_max - self.sigma_min) * float(torch.rand((), generator=gen))
+        return gaussian_blur2d(x, (self.kernel, self.kernel), (sigma, sigma), border_type="reflect")
+
+    def _optimise(self, face: PhotoFace, models) -> torch.Tensor:
+        """The signed-gradient loop: gradient, step, penalty update; returns the ``(3, fh, fw)`` perturbation."""
+        budget = (1.0 - self.ssim_target) / 2.0
+        gen = torch.Generator().manual_seed(self.seed)
+        with torch.no_grad():
+            clean = face.embed(models, face.region)
+        delta = ((torch.rand(3, *face.window.shape[-2:], generator=gen) * 2 - 1) * self.step_size).to(self.device)
+        penalty = AdaptivePenalty(budget, init=1.0, min_weight=1.0 / 128.0, max_weight=1024.0)
+        for _ in range(self.steps):
+            delta.requires_grad_(True)
+            x, weight = face.protected(delta)
+            both = torch.cat([x, self._blur(x, gen)])  # the published photo and its smoothed version
+            feats = face.embed(models, both)
+            distance = sum(((feats[m] - clean[m]) ** 2).sum(dim=1).sum() for m in models)
+            dssim = face_dssim(x, face.region, weight)
+            loss = distance - penalty.weight * dssim.sum()
+            (grad,) = torch.autograd.grad(loss, delta)
+            with torch.no_grad():
+                delta = (delta + self.step_size * grad.sign()).detach()
+            penalty.update(float(dssim.detach().max()))
+        return delta

@@ -1,0 +1,210 @@
+"""One face of one photo, prepared for optimising a perturbation in the canonical face frame.
+
+Every method perturbs the same thing: a ``(3, h, w)`` perturbation in Chameleon's canonical aligned-face
+frame (:data:`p3mask.protect.config.CANONICAL_TEMPLATE`, 128x128), faded out at the frame border by the
+same feather window, pasted into the photo with :func:`p3mask.face.align.paste_from_crop` and clamped to
+[0, 1]. The protected photo is re-aligned for every recogniser with the differentiable warp, so what is
+optimised is what a recogniser sees after re-detecting the face. Optimisation runs on the region of the
+photo the crops can reach (downscaled when the face is much larger than the frame, as Chameleon does);
+the final perturbation is pasted at the photo's full resolution.
+
+Example:
+    >>> face = PhotoFace.build(image, landmarks, models)  # doctest: +SKIP
+    >>> x, weight = face.protected(delta)  # (1, 3, h, w) region with the perturbation
+    >>> feats = face.embed(models, x)  # name -> (1, D)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import torch
+
+from p3mask.face.align import align_faces, estimate_similarity, warp_to_crop
+from p3mask.face.detect import FaceDetector
+from p3mask.methods.base import NoUserFaceError
+from p3mask.models.base import FaceRecognizer
+from p3mask.protect.optimizer import composite, feather_window
+from p3mask.protect.config import PRESETS
+from p3mask.protect.ssim import face_ssim
+from p3mask.protect.trainset import crop_region, model_frames
+
+_FRAME = PRESETS["mid"]  # frame geometry shared by every method (Chameleon's canonical frame)
+FRAME_SIZE: tuple[int, int] = _FRAME.frame_size  # (h, w) of the canonical frame, 128x128
+FRAME_TEMPLATE = _FRAME.frame_template  # its 5 landmarks, the ArcFace template moved 8 px in
+FEATHER = _FRAME.feather  # frame pixels over which every perturbation fades out at the frame border
+MAX_FACE_SCALE = _FRAME.max_face_scale  # faces larger than this x frame are optimised downscaled
+# Default SSIM budget of the baselines: what Chameleon's default (mid) preset aims at on its photos.
+DEFAULT_SSIM_TARGET = _FRAME.ssim_floor + _FRAME.ssim_margin
+
+
+@torch.no_grad()
+def find_user_face(
+    image: torch.Tensor,
+    detector: FaceDetector,
+    matcher: FaceRecognizer,
+    reference: torch.Tensor,
+    threshold: float,
+) -> torch.Tensor:
+    """Landmarks of the user's face in a photo: the detected face most similar to ``reference``.
+
+    Args:
+        image: ``(3, H, W)`` RGB in [0, 1].
+        detector: face detector.
+        matcher: recogniser whose ``(D,)`` embedding ``reference`` is.
+        reference: the user's L2-normalised reference embedding.
+        threshold: cosine at or above which a face is the user's.
+
+    Returns:
+        ``(5, 2)`` landmarks ``(x, y)`` in photo pixels.
+
+    Raises:
+        NoUserFaceError: no face detected, or none matches the user.
+    """
+    found = detector.detect(image)
+    if found.is_empty:
+        raise NoUserFaceError("no face detected in the photo")
+    device = reference.device
+    crops, _ = align_faces(image.to(device), found.landmarks.to(device), matcher.template, matcher.input_size)
+    cos = matcher(crops) @ reference
+    best = int(cos.argmax())
+    if float(cos[best]) < threshold:
+        raise NoUserFaceError(
+            f"no face of the user in the photo (best cosine {float(cos[best]):.3f} < {threshold:.3f})"
+        )
+    return found.landmarks[best].float()
+
+
+def largest_passing_scale(
+    ssim_at: Callable[[float], float], target: float, max_scale: float = 2.0, iters: int = 14
+) -> tuple[float, float]:
+    """Largest ``s`` in ``[0, max_scale]`` with ``ssim_at(s) >= target``, by bisection.
+
+    SSIM falls as a perturbation is scaled up, so this is the strongest version of a perturbation
+    that keeps the SSIM budget: the budget calibration shared by the baselines.
+
+    Args:
+        ssim_at: SSIM of the perturbation scaled by ``s`` (``ssim_at(0) == 1``).
+        target: SSIM to keep, in (0, 1).
+        max_scale: largest scale tried (default 2).
+        iters: bisection steps (default 14, a resolution of ``max_scale / 2**14``).
+
+    Returns:
+        ``(scale, ssim_at(scale))``.
+    """
+    if not 0.0 < target < 1.0 or max_scale <= 0 or iters < 1:
+        raise ValueError(f"expected 0 < target < 1, max_scale > 0, iters >= 1; got {target}, {max_scale}, {iters}")
+    top = ssim_at(max_scale)
+    if top >= target:
+        return max_scale, top
+    lo, hi, at_lo = 0.0, max_scale, 1.0
+    for _ in range(iters):
+        mid = (lo + hi) / 2
+        value = ssim_at(mid)
+        if value >= target:
+            lo, at_lo = mid, value
+        else:
+            hi = mid
+    return lo, at_lo
+
+
+@dataclass
+class PhotoFace:
+    """A face prepared for optimisation (see the module docstring); build with :meth:`build`.
+
+    Attributes:
+        image: ``(3, H, W)`` the whole clean photo.
+        region: ``(1, 3, h, w)`` clean region around the face that the optimisation works on.
+        to_frame: ``(1, 2, 3)`` region -> canonical-frame affine.
+        to_crop: model name -> ``(1, 2, 3)`` region -> that model's aligned crop.
+        full: ``(1, 3, h', w')`` full-resolution window around the face (for the final paste).
+        full_to_frame: ``(1, 2, 3)`` window -> frame affine.
+        offset: ``(y0, x0)`` of the window in the photo.
+        window: ``(1, 1, fh, fw)`` feather window applied to every perturbation.
+    """
+
+    image: torch.Tensor
+    region: torch.Tensor
+    to_frame: torch.Tensor
+    to_crop: dict[str, torch.Tensor]
+    full: torch.Tensor
+    full_to_frame: torch.Tensor
+    offset: tuple[int, int]
+    window: torch.Tensor
+
+    @classmethod
+    def build(
+        cls,
+        image: torch.Tensor,
+        landmarks: torch.Tensor,
+        models: Mapping[str, FaceRecognizer],
+        max_face_scale: float = MAX_FACE_SCALE,
+        device: str | torch.device = "cpu",
+    ) -> PhotoFace:
+        """Prepare the face at ``landmarks`` ``(5, 2)`` of ``image`` ``(3, H, W)`` for ``models``."""
+        frames = [(FRAME_TEMPLATE, FRAME_SIZE), *model_frames(models)]
+        region, lmk = crop_region(image, landmarks, frames, max_face_scale)
+        full, full_lmk = crop_region(image, landmarks, frames[:1], math.inf)
+        x0, y0 = (landmarks[0] - full_lmk[0]).round().long().tolist()
+        frame = torch.as_tensor(FRAME_TEMPLATE, dtype=torch.float32)
+        to_crop = {
+            name: estimate_similarity(lmk[None], torch.as_tensor(m.template, dtype=torch.float32)).to(device)
+            for name, m in models.items()
+        }
+        return cls(
+            image=image, region=region[None].to(device), to_frame=estimate_similarity(lmk[None], frame).to(device),
+            to_crop=to_crop, full=full[None].to(device),
+            full_to_frame=estimate_similarity(full_lmk[None], frame).to(device),
+            offset=(int(y0), int(x0)), window=feather_window(FRAME_SIZE, FEATHER, device),
+        )
+
+    def protected(self, delta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The region with ``delta`` ``(3, fh, fw)`` (frame units, [0, 1] image scale) pasted in.
+
+        Returns:
+            ``(1, 3, h, w)`` protected region in [0, 1] and ``(1, 1, h, w)`` face-region weight.
+        """
+        valid = torch.ones_like(self.region[:, :1])
+        return composite(self.region, valid, delta * self.window[0], self.to_frame)
+
+    def embed(self, models: Mapping[str, FaceRecognizer], x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Embeddings of regions ``x`` ``(B, 3, h, w)`` by every model: name -> ``(B, D)``."""
+        out = {}
+        for name, model in models.items():
+            matrices = self.to_crop[name].expand(x.shape[0], -1, -1)
+            out[name] = model(warp_to_crop(x, matrices, model.input_size))
+        return out
+
+    @torch.no_grad()
+    def full_ssim(self, delta: torch.Tensor, scale: float = 1.0) -> tuple[torch.Tensor, float]:
+        """Full-resolution window with ``scale * delta`` pasted in, and its face-region SSIM."""
+        valid = torch.ones_like(self.full[:, :1])
+        x, weight = composite(self.full, valid, scale * delta * self.window[0], self.full_to_frame)
+        return x, float(face_ssim(x, self.full, weight))
+
+    @torch.no_grad()
+    def paste(self, window: torch.Tensor) -> torch.Tensor:
+        """The whole photo with the full-resolution window ``(1, 3, h', w')`` put back in place."""
+        out = self.image.clone()
+        y0, x0 = self.offset
+        out[:, y0:y0 + window.shape[2], x0:x0 + window.shape[3]] = window[0].to(out.device, out.dtype)
+        return out
+
+    @torch.no_grad()
+    def finish(
+        self, delta: torch.Tensor, ssim_target: float | None, max_scale: float = 2.0
+    ) -> tuple[torch.Tensor, float, float]:
+        """Paste ``delta`` at full resolution, scaled to the SSIM budget when ``ssim_target`` is given.
+
+        Returns:
+            ``(photo, ssim, scale)``: the ``(3, H, W)`` protected photo, its face-region SSIM and the
+            scale applied to ``delta`` (1 without a target).
+        """
+        scale = 1.0
+        if ssim_target is not None:
+            scale, _ = largest_passing_scale(lambda s: self.full_ssim(delta, s)[1], ssim_target, max_scale)
+        window, ssim = self.full_ssim(delta, scale)
+        return self.paste(window), ssim, scale
+
