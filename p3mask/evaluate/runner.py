@@ -16,8 +16,8 @@ Protocol choices, stated once:
   hundreds of photos (LFW has one with 530) cannot dominate the run time;
 * the protected photo is the key applied as ``p3mask protect`` applies it, rounded to 8 bits; the face is
   re-detected in every probe, with the known landmarks as fallback (counted in the report);
-* match thresholds are the calibrated LFW View 2 ones (FAR = 1e-3) when present, else measured on the
-  gallery's impostor pairs (the report says which).
+* match thresholds are the calibrated ones of :mod:`p3mask.models.thresholds` (FAR = 1e-3) when
+  present, else measured on the gallery's impostor pairs (the report says which).
 """
 
 from __future__ import annotations
@@ -87,12 +87,12 @@ class EvalConfig:
 
 
 def model_thresholds(names: list[str], gallery: Gallery) -> tuple[dict[str, float], dict[str, str]]:
-    """Match thresholds (cosine at FAR = 1e-3): the calibrated LFW View 2 value when there is one,
+    """Match thresholds (cosine at FAR = 1e-3): the package's calibrated value when there is one,
     else one measured on the gallery's impostor pairs. Returns (thresholds, source per model)."""
     values, sources = {}, {}
     for name in names:
         try:
-            values[name], sources[name] = match_threshold(name), "lfw-view2"
+            values[name], sources[name] = match_threshold(name), "calibrated (p3mask.models.thresholds)"
         except (FileNotFoundError, ValueError):
             values[name], sources[name] = gallery_threshold(gallery, name), f"{gallery.dataset}-gallery-impostors"
             logger.warning("no calibrated threshold for %s; using %.4f from gallery impostor pairs", name, values[name])

@@ -131,7 +131,7 @@ def impostor_scores(gallery: Gallery, name: str, pairs: int = 200_000, seed: int
 
 def gallery_threshold(gallery: Gallery, name: str, far: float = 1e-3) -> float:
     """A model's threshold at ``far`` from random impostor pairs of the gallery (a fallback when the
-    calibrated LFW View 2 threshold is not available)."""
+    calibrated threshold is not available)."""
     scores = impostor_scores(gallery, name).numpy()
     return threshold_at_far(scores, [False] * len(scores), far)
 
