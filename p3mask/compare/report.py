@@ -79,8 +79,10 @@ def markdown(report: dict) -> str:
             + ", ".join(f"{n} {_f(v, 3)}" for n, v in clean.items()), ""]
     out += ["## Budget", "", f"Every baseline is calibrated to face-region SSIM {_f(report['ssim_target'], 4)} "
             f"({report['ssim_target_source']}): per-photo methods (Fawkes, LowKey) scale each photo's perturbation to "
-            "the largest strength keeping face SSIM >= the target (bisection); OPOM scales its mask so that the mean "
-            "SSIM over the training photos equals the target. All perturbations live in the same canonical face frame.", ""]
+            "the largest strength keeping face SSIM >= the target (bisection); OPOM's L-inf bound is calibrated on the "
+            "training photos (learn at Chameleon's epsilon, scale the bound until the mean training SSIM equals the "
+            "target, learn again inside it, bisect once more), as Chameleon's SSIM is set on its training photos. "
+            "All perturbations live in the same canonical face frame.", ""]
     out += ["## Verdict", "", *verdict(report), ""]
     out += ["## Per-model query top-1 PSR", ""]
     models = list(next(iter(report["details"].values()))["query_top1"])

@@ -4,8 +4,9 @@ Every method gets the same users, the same photo splits, the same model pool (ne
 which plays the unseen recogniser), the same detector and warp, and the same clean gallery. Chameleon
 runs first; the mean face-region SSIM of its protected test photos becomes ``ssim_target``, the budget
 every baseline is calibrated to (per-photo methods: each photo's perturbation is scaled to the largest
-strength keeping face SSIM >= target; OPOM: its mask is scaled so that the mean SSIM over the training
-photos equals the target, as Chameleon's is set on its training photos).
+strength keeping face SSIM >= target; OPOM: its L-inf bound is scaled, and the mask learned again inside
+it, until the mean SSIM over the training photos equals the target, as Chameleon's is set on its
+training photos).
 """
 
 from __future__ import annotations

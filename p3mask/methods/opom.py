@@ -12,10 +12,13 @@ with iterative signed-gradient ascent with momentum (MI-FGSM, as OPOM optimises)
 L-inf ball after every mini-batch step. The mask is then applied unchanged to every new photo of the
 person (:meth:`OPOM.protect`: no optimisation per photo).
 
-Budget: OPOM's only budget is ``eps``. For a comparison at equal image quality, the learned mask is
-scaled (bisection on a factor in ``[0, max_scale]``, so the effective bound is ``scale * eps``) until
-the mean face-region SSIM over the training photos equals ``ssim_target``, which is how Chameleon's
-own SSIM is set on its training photos. The mask lives in the canonical face frame shared by every
+Budget: OPOM's only budget is ``eps``. For a comparison at equal image quality, ``eps`` is calibrated
+on the training photos: the learned mask is scaled (bisection on a factor in ``[0, max_scale]``) until
+the mean face-region SSIM over the training photos equals ``ssim_target``, ``eps`` is multiplied by that
+factor and the mask is learned again inside the new bound, starting from the scaled mask
+(``calibration_rounds`` times), and a last bisection fixes the final scale. This is how Chameleon's own
+SSIM is set on its training photos; re-learning makes the final mask one optimised for the bound it
+is used at (a sign-gradient mask saturates at ``+-eps``), not a shrunken copy of a larger one. The mask lives in the canonical face frame shared by every
 method, faded at its border by the same feather window.
 """
 
@@ -59,6 +62,9 @@ class OPOM(Protector):
         step_size: signed-gradient step as a fraction of ``epsilon`` (default 0.25).
         momentum: MI-FGSM decay of the accumulated gradient (default 1.0; 0 gives plain I-FGSM).
         max_scale: largest calibration factor (default 2).
+        calibration_rounds: with an SSIM target, learn this many times (default 2): after each round
+            ``epsilon`` is multiplied by the calibration scale and the mask is learned again from the
+            scaled one, so that the final mask is optimised for the bound it is used at.
         **kwargs: :class:`Protector` arguments (pool, models, detector, device, seed, thresholds).
     """
 
@@ -75,6 +81,7 @@ class OPOM(Protector):
         step_size: float = 0.25,
         momentum: float = 1.0,
         max_scale: float = 2.0,
+        calibration_rounds: int = 2,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -82,8 +89,10 @@ class OPOM(Protector):
             raise ValueError(f"ssim_target must be in (0, 1) or None, got {ssim_target}")
         if hull not in HULLS:
             raise ValueError(f"unknown hull {hull!r}; valid hulls: {', '.join(HULLS)}")
-        if not 0.0 < epsilon <= 1.0 or epochs < 1 or batch_size < 1 or step_size <= 0 or momentum < 0 or max_scale <= 0:
-            raise ValueError("expected 0 < epsilon <= 1, epochs >= 1, batch_size >= 1, step_size > 0, momentum >= 0, max_scale > 0")
+        if not 0.0 < epsilon <= 1.0 or min(epochs, batch_size, calibration_rounds) < 1:
+            raise ValueError("expected 0 < epsilon <= 1 and epochs, batch_size, calibration_rounds >= 1")
+        if step_size <= 0 or momentum < 0 or max_scale <= 0:
+            raise ValueError("expected step_size > 0, momentum >= 0 and max_scale > 0")
         self.ssim_target = ssim_target
         self.epsilon = float(epsilon)
         self.hull = hull
@@ -92,9 +101,11 @@ class OPOM(Protector):
         self.step_size = float(step_size)
         self.momentum = float(momentum)
         self.max_scale = float(max_scale)
+        self.calibration_rounds = int(calibration_rounds)
         self.user: UserState | None = None
         self.mask: torch.Tensor | None = None  # (3, fh, fw) learned mask times the calibration scale
-        self.scale: float = 1.0  # calibration factor applied to the learned mask
+        self.scale: float = 1.0  # calibration factor applied to the last learned mask
+        self.bound: float = float("nan")  # L-inf bound of the final mask, [0, 1] units
         self.ssim_train: float = float("nan")  # mean training face SSIM with the final mask
 
     # ---------------------------------------------------------------- per user
@@ -107,11 +118,17 @@ class OPOM(Protector):
             to_frame = data.matrices(FRAME_TEMPLATE)
             to_crop = {n: data.matrices(m.template) for n, m in models.items()}
             window = feather_window(FRAME_SIZE, FEATHER, self.device)
-            delta = self._learn(models, data, to_frame, to_crop, window)
-            self.scale, self.ssim_train = self._calibrate(data, to_frame, (delta * window)[0])
+            eps, delta = self.epsilon, None
+            rounds = self.calibration_rounds if self.ssim_target is not None else 1
+            for r in range(rounds):
+                if r:  # learn again inside the calibrated bound, from the scaled mask
+                    eps, delta = eps * self.scale, delta * self.scale
+                delta = self._learn(models, data, to_frame, to_crop, window, eps, delta)
+                self.scale, self.ssim_train = self._calibrate(data, to_frame, (delta * window)[0])
         self.mask = delta[0] * self.scale  # PhotoFace applies the same feather window when pasting
-        logger.info("opom: mask scaled by %.3f (L-inf %.4f), mean training SSIM %.4f",
-                    self.scale, self.scale * self.epsilon, self.ssim_train)
+        self.bound = eps * self.scale
+        logger.info("opom: L-inf bound %.4f (last scale %.3f), mean training SSIM %.4f",
+                    self.bound, self.scale, self.ssim_train)
 
     def _loss(self, models, x: torch.Tensor, to_crop, idx: torch.Tensor) -> torch.Tensor:
         """Mean squared distance of the protected faces' features to each model's hull."""
@@ -121,11 +138,13 @@ class OPOM(Protector):
             terms.append(hull_distance(feats, self.user.features[name], self.hull).pow(2).mean())
         return torch.stack(terms).mean()
 
-    def _learn(self, models, data, to_frame, to_crop, window) -> torch.Tensor:
-        """The MI-FGSM loop over mini-batches of training photos; returns ``(1, 3, fh, fw)``."""
+    def _learn(self, models, data, to_frame, to_crop, window, eps: float, init: torch.Tensor | None) -> torch.Tensor:
+        """The MI-FGSM loop over mini-batches of training photos within ``|delta| <= eps``;
+        returns ``(1, 3, fh, fw)``. Starts from ``init`` or from small seeded noise."""
         gen = torch.Generator().manual_seed(self.seed)
-        step = self.step_size * self.epsilon
-        delta = ((torch.rand(1, 3, *FRAME_SIZE, generator=gen) * 2 - 1) * step).to(self.device)
+        step = self.step_size * eps
+        noise = ((torch.rand(1, 3, *FRAME_SIZE, generator=gen) * 2 - 1) * step).to(self.device)
+        delta = noise if init is None else init.clamp(-eps, eps)
         velocity = torch.zeros_like(delta)
         for epoch in range(self.epochs):
             order = torch.randperm(len(data), generator=gen).to(self.device)
@@ -137,7 +156,7 @@ class OPOM(Protector):
                 (grad,) = torch.autograd.grad(loss, delta)
                 with torch.no_grad():
                     velocity = self.momentum * velocity + grad / grad.abs().mean().clamp_min(1e-12)
-                    delta = (delta + step * velocity.sign()).clamp(-self.epsilon, self.epsilon).detach()
+                    delta = (delta + step * velocity.sign()).clamp(-eps, eps).detach()
             logger.debug("opom epoch %d: hull distance^2 %.4f", epoch + 1, float(loss.detach()))
         return delta
 
