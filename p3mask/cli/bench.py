@@ -11,7 +11,7 @@ from p3mask.models import MODELS
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("bench", help="benchmarks: verification accuracy, learning and protection speed")
+    parser = subparsers.add_parser("bench", help="benchmarks: LFW verification accuracy and match-threshold calibration")
     kinds = parser.add_subparsers(dest="bench", metavar="BENCH", required=True)
     verify = kinds.add_parser("verify", help="LFW View 2 verification: accuracy, FAR=1e-3 threshold, faces/s")
     verify.add_argument("--dataset", choices=["lfw"], default="lfw", help="verification protocol (LFW View 2)")
