@@ -102,15 +102,19 @@ def detector_key(detector: FaceDetector) -> str:
     return h.hexdigest()[:12]
 
 
-@torch.no_grad()
 def model_key(name: str, model: FaceRecognizer, faces_key: str) -> str:
-    """Hash of what a model's gallery embeddings depend on: the landmarks, the model's frame, and its
-    behaviour: its embeddings of a fixed seeded input, rounded to 4 decimals, so that any change to
-    weights, preprocessing or architecture re-embeds the gallery while edits to comments do not."""
+    """Hash of what a model's gallery embeddings depend on: the landmarks, the model's frame, its
+    weights and the source of its port (the model's module and :mod:`p3mask.models.base`).
+
+    Weights and source are hashed, not the model's outputs: outputs differ in the last bits between
+    thread counts and devices, and a hash of them re-embedded the whole gallery at random.
+    """
     h = hashlib.sha256(f"{faces_key}|{name}|{model.template}|{model.input_size}".encode())
-    probe = torch.rand(2, 3, *model.input_size, generator=torch.Generator().manual_seed(0))
-    device = next(model.parameters()).device
-    h.update((model(probe.to(device)).cpu().double() * 1e4).round().numpy().tobytes())
+    for cls in (type(model), FaceRecognizer):
+        _file_digest(Path(inspect.getsourcefile(cls)), h)
+    for key, tensor in sorted(model.state_dict().items()):
+        h.update(key.encode())
+        h.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()[:12]
 
 

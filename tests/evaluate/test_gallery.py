@@ -42,3 +42,20 @@ def test_gallery_identifies_clean_photos_and_is_cached(small_lfw):
     again = build_gallery(small_lfw, models, progress=False)
     assert torch.equal(again.embeddings["mobilefacenet"], g.embeddings["mobilefacenet"])
     assert torch.equal(again.landmarks, g.landmarks)
+
+
+def test_model_key_is_stable_across_thread_counts_and_follows_the_weights():
+    model = load_model("mobileface")
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = gallery_module.model_key("mobileface", model, "faces")
+        torch.set_num_threads(2)
+        two = gallery_module.model_key("mobileface", model, "faces")
+    finally:
+        torch.set_num_threads(threads)
+    assert one == two
+    assert gallery_module.model_key("mobileface", model, "other-faces") != one
+    with torch.no_grad():
+        next(model.parameters()).view(-1)[0] += 1e-3
+    assert gallery_module.model_key("mobileface", model, "faces") != one
