@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from p3mask.atomic import atomic_path
 from p3mask.models import MODELS
+from p3mask.protect.config import PRESETS
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("bench", help="benchmarks: LFW verification accuracy and match-threshold calibration")
+    parser = subparsers.add_parser(
+        "bench", help="benchmarks: LFW verification, threshold calibration, speed of learning and of protecting")
     kinds = parser.add_subparsers(dest="bench", metavar="BENCH", required=True)
     verify = kinds.add_parser("verify", help="LFW View 2 verification: accuracy, FAR=1e-3 threshold, faces/s")
     verify.add_argument("--dataset", choices=["lfw"], default="lfw", help="verification protocol (LFW View 2)")
@@ -26,6 +29,40 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     calibrate.add_argument("--models", nargs="+", choices=list(MODELS), metavar="NAME", help="default: all")
     calibrate.add_argument("--json", type=Path, metavar="FILE", help="also write the figures to FILE")
     calibrate.set_defaults(func=run_calibrate_cmd)
+    _add_learn(kinds)
+    _add_protect(kinds)
+
+
+def _add_learn(kinds: argparse._SubParsersAction) -> None:
+    learn = kinds.add_parser("learn", help="time learning one key from N LFW photos (target: 20 photos, mid, <= 60 s)")
+    learn.add_argument("--dataset", choices=["lfw"], default="lfw", help="photos from LFW (the only choice)")
+    learn.add_argument("--root", type=Path, help="LFW folder (default: $P3MASK_DATA/lfw or ../shared/data/lfw)")
+    learn.add_argument("--user", help="LFW identity (default: the first, sorted, with 20+ photos)")
+    learn.add_argument("--photos", type=int, default=20, metavar="N", help="the user's first N photos (default 20)")
+    learn.add_argument("--preset", choices=list(PRESETS), default="mid", help="default mid")
+    learn.add_argument("--epochs", type=int, metavar="N", help="passes over the photos (default: the preset's)")
+    learn.add_argument("--threads", type=int, metavar="T", help="torch and OpenCV threads (default: theirs)")
+    learn.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="default auto")
+    learn.add_argument("--seed", type=int, default=0, help="learning seed (default 0)")
+    learn.add_argument("--json", type=Path, metavar="FILE", help="also write the figures to FILE")
+    learn.set_defaults(func=run_learn_cmd)
+
+
+def _add_protect(kinds: argparse._SubParsersAction) -> None:
+    protect = kinds.add_parser("protect", help="time detection and applying a key per LFW photo (target: <= 50 ms "
+                               "after detection)")
+    protect.add_argument("--dataset", choices=["lfw"], default="lfw", help="photos from LFW (the only choice)")
+    protect.add_argument("--root", type=Path, help="LFW folder (default: $P3MASK_DATA/lfw or ../shared/data/lfw)")
+    protect.add_argument("--user", help="LFW identity (default: the key's user, else the first with 20+ photos)")
+    protect.add_argument("--photos", type=int, metavar="N", help="protect at most N photos (default: all)")
+    protect.add_argument("--key", type=Path, metavar="KEY.p3m", help="key to apply (default: learn a quick one "
+                         "on the user's first 10 photos, 2 epochs, and protect the others)")
+    protect.add_argument("--skip", type=int, metavar="N", help="leave out the user's first N photos, e.g. those the "
+                         "key was learned from (default: 0 with --key, the quick key's 10 without)")
+    protect.add_argument("--threads", type=int, metavar="T", help="torch and OpenCV threads (default: theirs)")
+    protect.add_argument("--repeat", type=int, default=1, metavar="R", help="time each photo R times (default 1)")
+    protect.add_argument("--json", type=Path, metavar="FILE", help="also write the figures to FILE")
+    protect.set_defaults(func=run_protect_cmd)
 
 
 def write_json(path: Path, payload: dict) -> None:
@@ -62,4 +99,75 @@ def run_calibrate_cmd(args: argparse.Namespace) -> int:
         write_json(args.json, results)
     command = "p3mask bench calibrate" + (f" --identities {args.identities}" if args.identities != 400 else "")
     print(f"wrote thresholds to {write_thresholds(results, command)}")
+    return 0
+
+
+def learn_summary(r: dict) -> list[str]:
+    """Lines printed by ``p3mask bench learn``."""
+    sec, target = r["seconds"], r["target"]
+    epochs = ", ".join(f"{s:.1f}" for s in r["epoch_seconds"])
+    verdict = "met" if target["met"] else "NOT met"
+    if not target["comparable"]:
+        verdict += " (this run is not the target's setting: 20 photos, mid, preset epochs, CPU, 2 cores)"
+    gflops = f"{r['gflops_per_s']:.2f}" if r["gflops_per_s"] is not None else "n/a"
+    return [
+        f"learned a key for {r['user']} from {r['photos_used']} of {r['photos']} LFW photos "
+        f"({r['preset']}, {r['epochs']} epochs, team {','.join(r['team'])}) on {r['device']}, "
+        f"{r['threads']} torch thread(s); load average {r['machine']['load_average']}",
+        f"wall {sec['total']:.1f} s = models {sec['load_models']:.1f} + photos {sec['load_photos']:.1f} "
+        f"+ detection {sec['detection']:.1f} + optimisation {sec['optimisation']:.1f} + other {sec['other']:.1f}",
+        f"per epoch {epochs} s (mean {r['epoch_seconds_mean']:.2f} s); {r['flops']['steps']} steps of "
+        f"{r['flops']['per_step_mean'] / 1e9:.2f} GFLOP: {gflops} GFLOP/s",
+        f"face SSIM min {r['ssim_min']:.4f}, mean {r['ssim_mean']:.4f} (floor {r['ssim_floor']:.2f})",
+        f"target <= {target['seconds']:.0f} s: {verdict}",
+    ]
+
+
+def run_learn_cmd(args: argparse.Namespace) -> int:
+    from p3mask.bench.learn import run_learn
+
+    try:
+        result = run_learn(args.root, args.user, args.photos, args.preset, args.epochs, args.device, args.seed,
+                           args.threads, progress=True)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"p3mask bench learn: {exc}", file=sys.stderr)
+        return 2
+    print("\n".join(learn_summary(result)))
+    if args.json:
+        write_json(args.json, result)
+        print(f"wrote {args.json}")
+    return 0
+
+
+def protect_summary(r: dict) -> list[str]:
+    """Lines printed by ``p3mask bench protect``."""
+    det, app = r["detect_ms"], r["apply_ms"]
+    source = r["key"] or (f"a quick key ({r['key_learned']['photos']} photos, {r['key_learned']['epochs']} epochs, "
+                          f"{r['key_learned']['seconds']:.1f} s)")
+    sizes = ", ".join(f"{h}x{w}" for h, w in r["image_sizes"])
+    return [
+        f"{r['photos']} LFW photos of {r['user']} ({sizes}), {source}, {r['threads']} torch thread(s), "
+        f"x{r['repeat']}; load average {r['machine']['load_average']}",
+        f"{r['faces_detected']} faces detected; the user's face protected in {r['photos_protected']} photos "
+        f"({r['faces_weakened']} face(s) took a weaker mask to hold the SSIM floor)",
+        f"detection     {det['mean']:7.1f} ms/photo mean, {det['median']:7.1f} median",
+        f"apply the key {app['mean']:7.1f} ms/photo mean, {app['median']:7.1f} median "
+        f"(target <= {r['target']['apply_ms']:.0f} ms: {'met' if r['target']['met'] else 'NOT met'})",
+    ]
+
+
+def run_protect_cmd(args: argparse.Namespace) -> int:
+    from p3mask.bench.protect import run_protect
+    from p3mask.protect.key import KeyFileError
+
+    try:
+        result = run_protect(args.root, args.user, args.photos, args.key, args.threads, args.repeat, args.skip,
+                             progress=True)
+    except (ValueError, FileNotFoundError, KeyFileError) as exc:
+        print(f"p3mask bench protect: {exc}", file=sys.stderr)
+        return 2
+    print("\n".join(protect_summary(result)))
+    if args.json:
+        write_json(args.json, result)
+        print(f"wrote {args.json}")
     return 0

@@ -1,0 +1,240 @@
+"""Speed of learning a key: ``p3mask bench learn``.
+
+Times :func:`p3mask.protect.chameleon.learn` on one LFW identity's photos, as ``p3mask learn`` runs
+it (minus writing per-epoch mask pictures), and splits the wall time into
+
+* ``load_models``: the recognisers of the pool and the YuNet detector, from the weights cache;
+* ``load_photos``: decoding the photos;
+* ``detection``: YuNet on every photo (inside ``learn``);
+* ``optimisation``: the signed-gradient steps (sum of ``EpochStats.seconds``);
+* ``other``: the rest of ``learn``: telling the user's face from others, cutting the face regions,
+  clean reference embeddings, focal-diversity team selection, the per-photo SSIM floor, the final
+  cosines.
+
+Achieved GFLOP/s of the optimisation are counted with :class:`torch.utils.flop_counter.FlopCounterMode`
+(see :func:`step_flops`). The issue's target: at most 60 s wall for 20 LFW photos with the ``mid``
+preset on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import statistics
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from p3mask.bench.machine import machine_info, thread_count
+from p3mask.datasets.lfw import load_lfw
+from p3mask.face.align import paste_from_crop
+from p3mask.face.detect import Detections, FaceDetector
+from p3mask.face.image_io import ImageLoadError, load_image
+from p3mask.models import load_model
+from p3mask.models.base import FaceRecognizer
+from p3mask.models.thresholds import match_threshold
+from p3mask.protect.chameleon import LearnResult, learn, resolve_device
+from p3mask.protect.config import ChameleonConfig, get_config
+from p3mask.protect.ssim import face_dssim
+from p3mask.protect.trainset import TrainingSet, build_training_set, model_frames
+
+TARGET_SECONDS = 60.0  # the issue: <= 60 s wall ...
+TARGET_PHOTOS = 20  # ... for 20 LFW photos ...
+TARGET_PRESET = "mid"  # ... with the mid preset, on a 2-core machine
+MIN_PHOTOS = 20  # the default user is the first LFW identity (sorted) with this many photos
+
+FLOPS_COUNTED = (
+    "FlopCounterMode (matmul, convolution and attention FLOPs, 2 per multiply-add; elementwise ops, "
+    "interpolation and grid_sample warps are not counted) over one optimisation step rebuilt from its "
+    "parts: for each team model, forward plus input-gradient backward on the mini-batch's aligned crops "
+    "(weights are frozen, so no weight gradients), and pasting the mask onto the mini-batch's face regions "
+    "plus face-region DSSIM, forward and backward. Model FLOPs are exact per photo (they scale with the "
+    "batch); the paste+SSIM part is measured on the training set's own regions in order. Total = sum over "
+    "epochs with each epoch's team."
+)
+
+
+def lfw_user_photos(root=None, user: str | None = None, count: int | None = None,
+                    min_photos: int = MIN_PHOTOS) -> tuple[str, list[Path]]:
+    """``(user, first `count` photos in sorted order)`` of an LFW identity.
+
+    Args:
+        root: LFW folder (default ``data_root()/lfw``).
+        user: identity; default the first identity, in sorted order, with ``>= min_photos`` photos.
+        count: photos wanted (default all of them).
+        min_photos: what the default user needs.
+
+    Raises:
+        ValueError: unknown user, no identity qualifies, or fewer than ``count`` photos.
+    """
+    lfw = load_lfw(root)
+    if user is None:
+        qualified = lfw.with_at_least(min_photos)
+        if not qualified:
+            raise ValueError(f"no LFW identity under {lfw.root} has {min_photos}+ photos")
+        user = qualified[0]
+    if user not in lfw.identities:
+        raise ValueError(f"no LFW identity {user!r} under {lfw.root}")
+    photos = lfw.identities[user]
+    if count is not None and not 1 <= count <= len(photos):
+        raise ValueError(f"{user} has {len(photos)} photos, asked for {count}")
+    return user, photos[:count]
+
+
+class TimedDetector:
+    """A detector that adds up the wall seconds and calls of :meth:`detect` (it delegates to ``detector``)."""
+
+    def __init__(self, detector: FaceDetector) -> None:
+        self.detector = detector
+        self.seconds = 0.0
+        self.calls = 0
+
+    def detect(self, image: torch.Tensor) -> Detections:
+        tic = time.perf_counter()
+        try:
+            return self.detector.detect(image)
+        finally:
+            self.seconds += time.perf_counter() - tic
+            self.calls += 1
+
+
+def _counted(fn) -> int:
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return int(counter.get_total_flops())
+
+
+def model_flops(model: FaceRecognizer, batch: int, device: torch.device) -> int:
+    """FLOPs of ``model``'s forward plus input-gradient backward on ``batch`` crops at its input size."""
+    x = torch.rand(batch, 3, *model.input_size, device=device, requires_grad=True)
+    return _counted(lambda: model(x).sum().backward())  # autograd.grad trips FlopCounterMode's module tracker
+
+
+def paste_ssim_flops(data: TrainingSet, to_frame: torch.Tensor, frame_size: tuple[int, int], batch: int) -> int:
+    """FLOPs of pasting the mask and face DSSIM, forward and backward, over all photos in batches of ``batch``."""
+    total = 0
+    for idx in torch.arange(len(data), device=data.regions.device).split(batch):
+        delta = torch.zeros(3, *frame_size, device=data.regions.device, requires_grad=True)
+        regions, valid = data.regions[idx], data.valid[idx]
+
+        def step():
+            pasted, cover = paste_from_crop(delta.expand(len(idx), -1, -1, -1), to_frame[idx], regions.shape[-2:])
+            weight = cover * valid
+            dssim = face_dssim((regions + pasted * weight).clamp(0, 1), regions, weight)
+            dssim.mean().backward()
+
+        total += _counted(step)
+    return total
+
+
+def step_flops(result: LearnResult, data: TrainingSet, models: Mapping[str, FaceRecognizer],
+               config: ChameleonConfig) -> dict:
+    """FLOPs of the optimisation of ``result`` (see :data:`FLOPS_COUNTED`).
+
+    Returns:
+        {"per_photo": {model or "paste_ssim": FLOPs per photo per step}, "steps", "total", "per_step_mean"}.
+    """
+    device = data.regions.device
+    n, b = len(data), config.batch_size
+    teams = [stats.team for stats in result.fit.history]
+    members = sorted({name for team in teams for name in team})
+    per_photo = {name: model_flops(models[name], b, device) / b for name in members}
+    ssim_epoch = paste_ssim_flops(data, data.matrices(config.frame_template), config.frame_size, b)
+    per_photo["paste_ssim"] = ssim_epoch / n
+    total = sum(n * sum(per_photo[name] for name in team) + ssim_epoch for team in teams)
+    steps = len(teams) * math.ceil(n / b)
+    return {"per_photo": {k: int(v) for k, v in per_photo.items()}, "steps": steps, "total": int(total),
+            "per_step_mean": int(total / steps) if steps else 0}
+
+
+def _load(paths: Sequence[Path]) -> tuple[list[torch.Tensor], list[Path], list[tuple[str, str]]]:
+    images, kept, skipped = [], [], []
+    for path in paths:
+        try:
+            images.append(load_image(path))
+            kept.append(path)
+        except ImageLoadError as exc:
+            skipped.append((str(path), exc.problem))
+    return images, kept, skipped
+
+
+def _photo_name(label: str, paths: Sequence[Path]) -> str:
+    """``learn`` labels tensors ``photo[i]``; name the file instead."""
+    found = re.fullmatch(r"photo\[(\d+)\]", label)
+    return str(paths[int(found.group(1))]) if found else label
+
+
+def _training_set(images, config: ChameleonConfig, models, detector) -> TrainingSet:
+    """The training set ``learn`` built (same photos, same detector and matcher, deterministic)."""
+    frames = [(config.frame_template, config.frame_size)] + model_frames(models)
+    matcher = models[config.match_model]
+    data, _ = build_training_set(images, [str(i) for i in range(len(images))], detector, matcher,
+                                 match_threshold(config.match_model), frames, config.max_face_scale)
+    return data
+
+
+def run_learn(root=None, user: str | None = None, photos: int = TARGET_PHOTOS, preset: str = TARGET_PRESET,
+              epochs: int | None = None, device: str = "auto", seed: int = 0, threads: int | None = None,
+              progress: bool = False) -> dict:
+    """Time learning one key on ``photos`` photos of an LFW identity; figures as a JSON-ready dict.
+
+    Args:
+        root: LFW folder (default ``data_root()/lfw``).
+        user: LFW identity (default: the first one, sorted, with 20+ photos).
+        photos: how many of the user's photos (the first ones in sorted order).
+        preset: ``low``, ``mid`` or ``high``.
+        epochs: override the preset's epochs.
+        device: ``auto``, ``cpu`` or ``cuda``.
+        seed: learning seed.
+        threads: torch and OpenCV threads during the run (default: leave them as they are).
+        progress: one tqdm line per epoch on stderr.
+    """
+    config = get_config(preset, epochs=epochs)
+    user, paths = lfw_user_photos(root, user, photos)
+    device = resolve_device(device)
+    with thread_count(threads):
+        machine = machine_info()
+        tic = time.perf_counter()
+        wanted = list(dict.fromkeys([*(config.team or config.pool), config.match_model]))
+        models = {name: load_model(name, device) for name in wanted}
+        detector = TimedDetector(FaceDetector())
+        load_models_s = time.perf_counter() - tic
+        tic = time.perf_counter()
+        images, kept, skipped = _load(paths)
+        load_photos_s = time.perf_counter() - tic
+        result = learn(images, config, user=user, device=device, seed=seed, progress=progress,
+                       models=models, detector=detector)
+        flops = step_flops(result, _training_set(images, config, models, detector.detector).to(device),
+                           models, config)
+        machine["load_average_after"] = machine_info()["load_average"]
+    epoch_s = [stats.seconds for stats in result.fit.history]
+    optimisation_s = sum(epoch_s)
+    total_s = load_models_s + load_photos_s + result.seconds
+    skipped += [(_photo_name(name, kept), why) for name, why in result.skipped]
+    return {
+        "benchmark": "learn", "dataset": "lfw", "user": user, "photos": len(paths), "photos_used": result.key.photos,
+        "skipped": [list(s) for s in skipped], "preset": config.preset, "epochs": config.epochs,
+        "batch_size": config.batch_size, "device": str(device), "seed": seed, "team": list(result.key.team),
+        "teams_per_epoch": [list(stats.team) for stats in result.fit.history],
+        "seconds": {
+            "total": total_s, "load_models": load_models_s, "load_photos": load_photos_s,
+            "detection": detector.seconds, "optimisation": optimisation_s,
+            "other": result.seconds - detector.seconds - optimisation_s, "learn_call": result.seconds,
+        },
+        "detector_calls": detector.calls,
+        "epoch_seconds": epoch_s, "epoch_seconds_mean": statistics.fmean(epoch_s),
+        "flops": {**flops, "counted": FLOPS_COUNTED},
+        "gflops_per_s": flops["total"] / optimisation_s / 1e9 if optimisation_s > 0 else None,
+        "threads": machine["torch_threads"], "opencv_threads": machine["opencv_threads"],
+        "ssim_min": result.key.ssim_min, "ssim_mean": result.key.ssim_mean, "ssim_floor": result.key.ssim_floor,
+        "target": {
+            "seconds": TARGET_SECONDS, "photos": TARGET_PHOTOS, "preset": TARGET_PRESET,
+            "comparable": (len(paths) == TARGET_PHOTOS and config.preset == TARGET_PRESET and epochs is None
+                           and device.type == "cpu" and machine["cpu_count"] == 2),
+            "met": total_s <= TARGET_SECONDS,
+        },
+        "machine": machine,
+    }

@@ -1,0 +1,129 @@
+"""Speed of applying a key: ``p3mask bench protect``.
+
+For each photo, YuNet detection (:meth:`p3mask.face.detect.FaceDetector.detect`) is timed apart from
+what follows it in :func:`p3mask.protect.apply.protect_image`: matching every detected face against
+the user's reference, warping the mask onto the user's face(s), holding the SSIM floor and pasting.
+The second part is ``protect_image`` itself given the detections, the same work ``p3mask protect``
+does after detecting. It costs more on a face whose SSIM would fall below the key's floor at full
+strength (the strength is then found by bisection, 10 more SSIM evaluations): such faces are counted
+as ``faces_weakened``. Photo decoding is not timed. The issue's target: at most 50 ms per photo
+after detection.
+
+Without a key, a quick one is learned first (``mid`` preset, 2 epochs, the user's first 10 photos)
+and the user's other photos are protected; its protection strength is beside the point, only the
+work of applying it is measured. With a key, ``skip`` leaves out the photos it was learned from.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+
+from p3mask.bench.learn import lfw_user_photos
+from p3mask.bench.machine import machine_info, thread_count
+from p3mask.datasets.lfw import load_lfw
+from p3mask.face.detect import FaceDetector
+from p3mask.face.image_io import load_image
+from p3mask.models import load_model
+from p3mask.protect.apply import protect_image
+from p3mask.protect.chameleon import learn
+from p3mask.protect.config import get_config
+from p3mask.protect.key import P3Mask
+
+TARGET_APPLY_MS = 50.0  # the issue: <= 50 ms per photo after detection (mean over the photos)
+QUICK_KEY_PHOTOS = 10  # photos a key is learned from when none is given
+QUICK_KEY_EPOCHS = 2  # epochs of that key
+
+
+def _summary(values_ms: list[float]) -> dict:
+    return {"mean": statistics.fmean(values_ms), "median": statistics.median(values_ms), "per_photo": values_ms}
+
+
+def _quick_key(paths: list[Path], user: str, epochs: int, seed: int, progress: bool) -> tuple[P3Mask, float]:
+    result = learn(paths, get_config("mid", epochs=epochs), user=user, device="cpu", seed=seed, progress=progress)
+    return result.key, result.seconds
+
+
+def _choose_photos(root, user: str | None, key: P3Mask | None, photos: int | None, skip: int | None,
+                   learn_photos: int) -> tuple[str, list[Path], int, list[Path]]:
+    """``(user, photos to learn a quick key from (empty with a key), photos skipped, photos to protect)``."""
+    if key is not None and user is None and key.user in load_lfw(root).identities:
+        user = key.user
+    user, paths = lfw_user_photos(root, user)
+    train = paths[:learn_photos] if key is None else []
+    skip = (learn_photos if key is None else 0) if skip is None else skip
+    if key is None and skip < learn_photos:
+        raise ValueError(f"skip must be >= {learn_photos} so that no photo the quick key learned from is protected")
+    if not 0 <= skip < len(paths):
+        raise ValueError(f"{user} has {len(paths)} photos: cannot skip {skip} and protect any")
+    return user, train, skip, paths[skip:][:photos]
+
+
+def _timed(fn, repeat: int) -> tuple[object, float]:
+    """Last result of ``repeat`` calls of ``fn`` and the mean wall milliseconds per call."""
+    tic = time.perf_counter()
+    for _ in range(repeat):
+        out = fn()
+    return out, (time.perf_counter() - tic) * 1000 / repeat
+
+
+def run_protect(root=None, user: str | None = None, photos: int | None = None, key: str | Path | None = None,
+                threads: int | None = None, repeat: int = 1, skip: int | None = None,
+                learn_photos: int = QUICK_KEY_PHOTOS, learn_epochs: int = QUICK_KEY_EPOCHS, seed: int = 0,
+                progress: bool = False) -> dict:
+    """Time detection and key application per photo on an LFW identity's photos; a JSON-ready dict.
+
+    Args:
+        root: LFW folder (default ``data_root()/lfw``).
+        user: LFW identity (default: the key's user when it is an LFW identity, else the first
+            identity, sorted, with 20+ photos).
+        photos: protect at most this many photos (default all that are available).
+        skip: leave out the user's first ``skip`` photos (sorted), e.g. those a key was learned from
+            (default: 0 with a key, the quick key's photos without one).
+        key: a ``.p3m`` key file; without one a quick key is learned (see the module docstring).
+        threads: torch and OpenCV threads during the run (default: leave them as they are).
+        repeat: time each photo this many times (mean per photo).
+        learn_photos, learn_epochs: the quick key's photos and epochs.
+        seed: the quick key's learning seed.
+        progress: tqdm lines while learning the quick key.
+
+    Raises:
+        ValueError: bad ``repeat``/``photos``, unknown user, too few photos.
+        p3mask.protect.key.KeyFileError: unreadable key file.
+    """
+    if repeat < 1 or (photos is not None and photos < 1):
+        raise ValueError(f"repeat and photos must be >= 1, got {repeat} and {photos}")
+    loaded = P3Mask.load(key) if key is not None else None
+    user, train, skip, targets = _choose_photos(root, user, loaded, photos, skip, learn_photos)
+    with thread_count(threads):
+        machine = machine_info()
+        learned = None
+        if loaded is None:
+            loaded, seconds = _quick_key(train, user, learn_epochs, seed, progress)
+            learned = {"photos": len(train), "epochs": learn_epochs, "seconds": seconds}
+        detector, matcher = FaceDetector(), load_model(loaded.match_model)
+        images = [load_image(p) for p in targets]
+        protect_image(loaded, images[0], matcher=matcher, detections=detector.detect(images[0]))  # warm-up
+        detect_ms, apply_ms, faces, protected, weakened = [], [], 0, 0, 0
+        for image in images:
+            detections, ms = _timed(lambda: detector.detect(image), repeat)
+            detect_ms.append(ms)
+            (_, report), ms = _timed(lambda: protect_image(loaded, image, matcher=matcher, detections=detections),
+                                     repeat)
+            apply_ms.append(ms)
+            faces += len(detections)
+            protected += report.protected > 0
+            weakened += sum(f.protected and f.strength < 1.0 for f in report.faces)
+        machine["load_average_after"] = machine_info()["load_average"]
+    applied = _summary(apply_ms)
+    return {
+        "benchmark": "protect", "dataset": "lfw", "user": user, "key": str(key) if key is not None else None,
+        "key_learned": learned, "match_model": loaded.match_model, "photos": len(images),
+        "skip": skip, "files": [p.name for p in targets], "repeat": repeat,
+        "image_sizes": [list(s) for s in sorted({tuple(im.shape[1:]) for im in images})],
+        "faces_detected": faces, "photos_protected": protected, "faces_weakened": weakened,
+        "detect_ms": _summary(detect_ms), "apply_ms": applied,
+        "target": {"apply_ms": TARGET_APPLY_MS, "met": applied["mean"] <= TARGET_APPLY_MS},
+        "threads": machine["torch_threads"], "opencv_threads": machine["opencv_threads"], "machine": machine,
+    }

@@ -1,0 +1,74 @@
+"""`p3mask bench learn`: choice of the user, FLOP counting, and a short real run through the CLI."""
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from p3mask.bench.learn import lfw_user_photos, model_flops
+from p3mask.cli.main import main
+
+
+def test_default_user_is_the_first_with_twenty_photos(lfw_user):
+    user, photos = lfw_user
+    assert len(photos) >= 20 and photos == sorted(photos)
+    assert lfw_user_photos(count=3) == (user, photos[:3])
+    assert lfw_user_photos(user=user, count=20)[1] == photos[:20]
+
+
+def test_bad_user_or_count_is_a_clear_error(lfw_user):
+    user, photos = lfw_user
+    with pytest.raises(ValueError, match="no LFW identity"):
+        lfw_user_photos(user="Nobody_At_All")
+    with pytest.raises(ValueError, match=f"has {len(photos)} photos"):
+        lfw_user_photos(user=user, count=len(photos) + 1)
+
+
+class _Linear(nn.Module):
+    input_size = (4, 4)
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(48, 8)
+        self.requires_grad_(False)
+
+    def forward(self, x):
+        return self.fc(x.flatten(1))
+
+
+def test_model_flops_count_forward_and_input_gradient_only():
+    # forward: batch 2 x 48 x 8 multiply-adds = 768 -> 1536 FLOPs; backward to the input only: the same
+    assert model_flops(_Linear(), 2, torch.device("cpu")) == 2 * 1536
+
+
+def test_bench_learn_cli_writes_sane_figures(lfw_user, tmp_path, capsys):
+    user, _ = lfw_user
+    out = tmp_path / "learn.json"
+    threads = torch.get_num_threads()
+    assert main(["bench", "learn", "--photos", "4", "--epochs", "1", "--threads", "1", "--device", "cpu",
+                 "--json", str(out)]) == 0
+    assert torch.get_num_threads() == threads  # --threads holds for the run only
+    assert "GFLOP/s" in capsys.readouterr().out
+    r = json.loads(out.read_text())
+    assert (r["benchmark"], r["user"], r["photos"], r["photos_used"], r["skipped"]) == ("learn", user, 4, 4, [])
+    assert (r["preset"], r["epochs"], r["batch_size"], r["device"], r["threads"]) == ("mid", 1, 2, "cpu", 1)
+    sec = r["seconds"]
+    assert all(sec[k] > 0 for k in ("total", "load_models", "load_photos", "detection", "optimisation", "other"))
+    parts = sec["load_models"] + sec["load_photos"] + sec["detection"] + sec["optimisation"] + sec["other"]
+    assert parts == pytest.approx(sec["total"])
+    assert r["detector_calls"] == 4
+    assert len(r["epoch_seconds"]) == len(r["teams_per_epoch"]) == 1
+    assert r["epoch_seconds_mean"] == pytest.approx(sec["optimisation"])
+    assert len(r["team"]) == 3 and r["team"] == r["teams_per_epoch"][-1]
+    flops = r["flops"]
+    assert flops["steps"] == 2  # 4 photos in mini-batches of 2
+    assert set(flops["per_photo"]) == set(r["team"]) | {"paste_ssim"}
+    assert all(v > 0 for v in flops["per_photo"].values())
+    assert flops["total"] == pytest.approx(4 * sum(flops["per_photo"].values()), rel=1e-6)
+    assert flops["per_step_mean"] * 2 == pytest.approx(flops["total"], rel=1e-6)
+    assert r["gflops_per_s"] == pytest.approx(flops["total"] / sec["optimisation"] / 1e9)
+    assert 0 < r["gflops_per_s"] < 1e5
+    assert r["ssim_floor"] <= r["ssim_min"] <= r["ssim_mean"] <= 1
+    assert r["target"]["comparable"] is False and r["target"]["met"] == (sec["total"] <= 60)
+    assert r["machine"]["cpu_count"] >= 1 and len(r["machine"]["load_average"]) == 3

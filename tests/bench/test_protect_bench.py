@@ -1,0 +1,72 @@
+"""`p3mask bench protect`: the timed post-detection step is protect_image itself, and a short real run."""
+
+import json
+
+import pytest
+import torch
+
+from p3mask.bench.machine import thread_count
+from p3mask.bench.protect import run_protect
+from p3mask.cli.main import main
+from p3mask.face.detect import FaceDetector
+from p3mask.face.image_io import load_image
+from p3mask.models import load_model
+from p3mask.protect.apply import protect_image
+from p3mask.protect.key import P3Mask
+
+
+def test_protecting_given_detections_equals_protecting_with_the_detector(lfw_user, quick_key_file):
+    _, photos = lfw_user
+    key = P3Mask.load(quick_key_file)
+    detector, matcher = FaceDetector(), load_model(key.match_model)
+    with thread_count(1):
+        for path in photos[10:12]:
+            image = load_image(path)
+            whole, report = protect_image(key, image, detector=detector, matcher=matcher)
+            split, split_report = protect_image(key, image, matcher=matcher, detections=detector.detect(image))
+            assert report.protected == 1
+            assert torch.equal(whole, split) and report == split_report
+
+
+def _check_times(block, n):
+    assert len(block["per_photo"]) == n and all(v > 0 for v in block["per_photo"])
+    assert min(block["per_photo"]) <= block["median"] <= max(block["per_photo"])
+    assert block["mean"] == pytest.approx(sum(block["per_photo"]) / n)
+
+
+def test_bench_protect_cli_with_a_key(lfw_user, quick_key_file, tmp_path, capsys):
+    user, photos = lfw_user
+    out = tmp_path / "protect.json"
+    assert main(["bench", "protect", "--key", str(quick_key_file), "--skip", "4", "--photos", "3", "--threads", "1",
+                 "--repeat", "2", "--json", str(out)]) == 0
+    assert "ms/photo" in capsys.readouterr().out
+    r = json.loads(out.read_text())
+    assert (r["benchmark"], r["user"], r["key"], r["key_learned"]) == ("protect", user, str(quick_key_file), None)
+    assert (r["photos"], r["repeat"], r["threads"], r["opencv_threads"]) == (3, 2, 1, 1)
+    assert r["skip"] == 4 and r["files"] == [p.name for p in photos[4:7]] and r["image_sizes"] == [[250, 250]]
+    assert r["faces_detected"] >= 3 and r["photos_protected"] == 3
+    assert 0 <= r["faces_weakened"] <= 3
+    _check_times(r["detect_ms"], 3)
+    _check_times(r["apply_ms"], 3)
+    assert r["target"] == {"apply_ms": 50.0, "met": r["apply_ms"]["mean"] <= 50.0}
+
+
+def test_bench_protect_learns_a_quick_key_and_protects_other_photos(lfw_user):
+    user, photos = lfw_user
+    r = run_protect(photos=2, threads=1, learn_photos=4, learn_epochs=1)
+    assert r["user"] == user and r["key"] is None
+    assert r["key_learned"]["photos"] == 4 and r["key_learned"]["epochs"] == 1 and r["key_learned"]["seconds"] > 0
+    assert r["skip"] == 4 and r["files"] == [p.name for p in photos[4:6]]  # not the photos the key learned from
+    _check_times(r["apply_ms"], 2)
+
+
+def test_bad_arguments(lfw_user, tmp_path, capsys):
+    with pytest.raises(ValueError, match="repeat"):
+        run_protect(repeat=0)
+    with pytest.raises(ValueError, match="quick key learned from"):
+        run_protect(skip=2)
+    with pytest.raises(ValueError, match="cannot skip"):
+        run_protect(skip=len(lfw_user[1]))
+    missing = tmp_path / "none.p3m"
+    assert main(["bench", "protect", "--key", str(missing)]) == 2
+    assert "p3mask bench protect" in capsys.readouterr().err
