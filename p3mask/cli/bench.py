@@ -55,8 +55,8 @@ def _add_protect(kinds: argparse._SubParsersAction) -> None:
     protect.add_argument("--root", type=Path, help="LFW folder (default: $P3MASK_DATA/lfw or ../shared/data/lfw)")
     protect.add_argument("--user", help="LFW identity (default: the key's user, else the first with 20+ photos)")
     protect.add_argument("--photos", type=int, metavar="N", help="protect at most N photos (default: all)")
-    protect.add_argument("--key", type=Path, metavar="KEY.p3m", help="key to apply (default: learn a quick one "
-                         "on the user's first 10 photos, 2 epochs, and protect the others)")
+    protect.add_argument("--key", type=Path, metavar="KEY.p3m", help="key to apply (default: learn one "
+                         "on the user's first 10 photos, mid preset, and protect the others)")
     protect.add_argument("--skip", type=int, metavar="N", help="leave out the user's first N photos, e.g. those the "
                          "key was learned from (default: 0 with --key, the quick key's 10 without)")
     protect.add_argument("--threads", type=int, metavar="T", help="torch and OpenCV threads (default: theirs)")

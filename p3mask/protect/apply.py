@@ -84,7 +84,10 @@ def _mask_face(key: P3Mask, image: torch.Tensor, landmarks: torch.Tensor) -> tup
     clean = image[:, y0:y1, x0:x1][None]
 
     def masked(strength: float) -> tuple[torch.Tensor, float]:
-        out = (clean + strength * pasted * cover).clamp(0, 1)
+        # The change is rounded to whole 8-bit levels first, so that the SSIM checked here is the SSIM
+        # of the photo as saved (an 8-bit original stays on its grid).
+        change = (clean + strength * pasted * cover).clamp(0, 1) - clean
+        out = (clean + torch.round(change * 255.0) / 255.0).clamp(0, 1)
         return out, float(face_ssim(out, clean, cover))
 
     strength = 1.0

@@ -43,12 +43,13 @@ class ChameleonConfig:
     epsilon: float = 16.0 / 255.0  # L-inf bound of the mask, [0, 1] units (Chameleon's default is 16/255)
     ssim_floor: float = 0.95  # every protected photo keeps face-region SSIM >= this
     ssim_margin: float = 0.01  # optimisation aims at SSIM >= floor + margin, to hold the floor on new photos
-    epochs: int = 8  # passes over the user's photos
+    epochs: int = 16  # passes over the user's photos
     batch_size: int = 2  # photos per mini-batch (one signed-gradient step per mini-batch)
     momentum: float = 0.9  # momentum of the signed-gradient steps (MI-FGSM style); 0 disables it
     align_jitter: float = 1.0  # random re-alignment noise while optimising, in crop pixels (0: none)
     step_size: float = 0.25  # first signed-gradient step, as a fraction of epsilon; cosine-decayed
     final_step_size: float = 0.02  # last step, as a fraction of epsilon
+    focus: float = 0.1  # temperature (radians) weighting team members towards the least fooled; 0: plain mean
     penalty_init: float = 1.0  # first weight of the DSSIM penalty (Chameleon starts at 1)
     penalty_min: float = 1.0 / 128.0  # lower bound of the adaptive penalty weight
     penalty_max: float = 128.0  # upper bound of the adaptive penalty weight
@@ -88,8 +89,8 @@ def _check_config(cfg: ChameleonConfig) -> None:
             raise ValueError(f"{name} must be >= 1, got {getattr(cfg, name)}")
     if cfg.penalty_on not in ("mean", "max"):
         raise ValueError(f"penalty_on must be 'mean' or 'max', got {cfg.penalty_on!r}")
-    if not 0.0 <= cfg.momentum < 1.0 or cfg.align_jitter < 0.0 or cfg.feather < 0.0:
-        raise ValueError("expected 0 <= momentum < 1, align_jitter >= 0 and feather >= 0")
+    if not 0.0 <= cfg.momentum < 1.0 or cfg.align_jitter < 0.0 or cfg.feather < 0.0 or cfg.focus < 0.0:
+        raise ValueError("expected 0 <= momentum < 1, align_jitter >= 0, feather >= 0 and focus >= 0")
     if not 0.0 < cfg.final_step_size <= cfg.step_size:
         raise ValueError(f"expected 0 < final_step_size <= step_size, got {cfg.final_step_size}, {cfg.step_size}")
     if not 0.0 < cfg.penalty_min <= cfg.penalty_init <= cfg.penalty_max:

@@ -5,11 +5,14 @@
    photo region with :func:`p3mask.face.align.paste_from_crop`, the protected region is clamped to
    [0, 1] and re-aligned for every team model with :func:`p3mask.face.align.warp_to_crop` (optionally
    with a small random jitter of the alignment, as re-detection would give), so what is optimised is
-   what a recogniser sees after re-detecting the face. The feature loss is the mean over team models
-   and photos of the angular distance ``arccos(cos(f(x + delta), r))`` to the user's clean reference
-   embedding ``r`` (the normalised mean clean embedding). It is maximised with signed-gradient steps
+   what a recogniser sees after re-detecting the face. The feature loss of a team model is the mean over
+   photos of the angular distance ``arccos(cos(f(x + delta), r))`` to the user's clean reference
+   embedding ``r`` (the normalised mean clean embedding); members' losses are weighted by how little the mask
+   fools them so far (``config.focus``: a softmax of their negated mean angular distances), so that the
+   hardest member is not left behind by easy ones that a plain mean would keep pushing.
+   The objective is maximised with signed-gradient steps
    (with momentum; cosine-decayed step size), each followed by projection onto the L-inf ball.
-2. **Perceptibility optimisation.** ``loss = -angle + lambda * mean(max(0, DSSIM - budget))`` with the
+2. **Perceptibility optimisation.** ``loss = -sum_m w_m angle_m + lambda * mean(max(0, DSSIM - budget))`` with the
    face-region DSSIM of :mod:`p3mask.protect.ssim` and the adaptive ``lambda`` of
    :mod:`p3mask.protect.penalty` (driven by the batch's mean or worst DSSIM, ``config.penalty_on``).
    After learning, each training photo gets the largest strength <= 1 of the mask that keeps its
@@ -222,6 +225,13 @@ class Chameleon:
         frac = 0.5 * (1.0 + math.cos(math.pi * state.step / max(state.total_steps - 1, 1)))
         return c.epsilon * (c.final_step_size + (c.step_size - c.final_step_size) * frac)
 
+    def _member_weights(self, per_model: torch.Tensor) -> torch.Tensor:
+        """``(team,)`` weights summing to 1: uniform, or (``config.focus > 0``) a softmax of the members'
+        negated angular distances at temperature ``focus``, so the member the mask fools least leads."""
+        if self.config.focus <= 0:
+            return torch.full_like(per_model, 1.0 / per_model.numel())
+        return torch.softmax(-per_model.detach() / self.config.focus, dim=0)
+
     def _step(self, state: _State, batch, refs) -> dict[str, float]:
         """One signed-gradient step on one mini-batch; updates ``state`` in place."""
         c = self.config
@@ -233,9 +243,10 @@ class Chameleon:
             size = self.models[name].input_size
             to_crop = jitter_matrices(crops[name], size, c.align_jitter, state.generator)
             angles.append(_angles(self.models[name](warp_to_crop(protected, to_crop, size)), refs[name]))
-        feature = torch.stack(angles).mean()
+        per_model = torch.stack([a.mean() for a in angles])  # (team,) mean angular distance per member
+        feature = per_model.mean()
         dssim = face_dssim(protected, regions, weight)
-        loss = -feature + state.penalty.weight * F.relu(dssim - state.penalty.budget).mean()
+        loss = -(self._member_weights(per_model) * per_model).sum() + state.penalty.weight * F.relu(dssim - state.penalty.budget).mean()
         (grad,) = torch.autograd.grad(loss, state.param)
         state.param.requires_grad_(False)
         with torch.no_grad():

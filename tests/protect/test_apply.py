@@ -78,6 +78,17 @@ def test_strong_mask_is_weakened_to_hold_the_floor():
     assert float(face_ssim(protected[None], image[None], weight)) > 0.9
 
 
+def test_floor_holds_on_the_8bit_photo_that_is_saved():
+    image, matcher = (_photo(2) * 255).round() / 255, ToyRecognizer(0).eval()
+    key = _key(matcher, image, epsilon=0.5, floor=0.95)
+    protected, report = protect_image(key, image, matcher=matcher, detections=_detections(USER_AT))
+    levels = protected * 255
+    assert torch.allclose(levels, levels.round(), atol=1e-4)  # whole 8-bit levels: saving changes nothing
+    weight = ((protected - image).abs().amax(0, keepdim=True) > 0).float()[None]
+    assert report.faces[0].ssim >= 0.95
+    assert float(face_ssim(protected[None], image[None], weight)) >= 0.9
+
+
 def test_no_face_and_stranger_only():
     image, matcher = _photo(), ToyRecognizer(0).eval()
     key = _key(matcher, image)

@@ -111,3 +111,14 @@ def test_crop_region_keeps_every_crop_and_shrinks_large_faces():
     region, lmk = crop_region(image, big, [frame, other], max_face_scale=1.5)
     scale = torch.linalg.det(estimate_similarity(lmk[None], template)[0, :, :2]).abs().sqrt().reciprocal()
     assert float(scale) == pytest.approx(1.5, rel=0.02)
+
+
+def test_member_weights_lead_with_the_least_fooled_member():
+    angles = torch.tensor([1.2, 0.4, 0.9])  # member 1 is fooled least (smallest angular distance)
+    focused = Chameleon(toy_models(), THRESHOLDS, _config(focus=0.1), progress=False)._member_weights(angles)
+    assert torch.isclose(focused.sum(), torch.tensor(1.0))
+    assert int(focused.argmax()) == 1 and float(focused[1]) > 0.99
+    plain = Chameleon(toy_models(), THRESHOLDS, _config(focus=0.0), progress=False)._member_weights(angles)
+    assert torch.allclose(plain, torch.full((3,), 1 / 3))
+    with pytest.raises(ValueError, match="focus"):
+        _config(focus=-1.0)
