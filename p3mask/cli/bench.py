@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from p3mask.atomic import atomic_path
+from p3mask.cli.reporting import fail
 from p3mask.models import MODELS
 from p3mask.protect.config import PRESETS
 
@@ -71,6 +72,42 @@ def write_json(path: Path, payload: dict) -> None:
         tmp.write_text(json.dumps(payload, indent=2) + "\n")
 
 
+def save_figures(path: Path | None, payload: dict) -> None:
+    """Write ``payload`` to ``path`` with :func:`write_json` and say so; nothing when ``path`` is None."""
+    if path:
+        write_json(path, payload)
+        print(f"wrote {path}")
+
+
+def run_timing(
+    bench: str,
+    measure: Callable[[], dict],
+    summary: Callable[[dict], list[str]],
+    json_path: Path | None,
+    errors: tuple[type[Exception], ...] = (ValueError, FileNotFoundError),
+) -> int:
+    """Run a timing benchmark, print its summary lines and save its figures.
+
+    Args:
+        bench: the benchmark's name (``"learn"``, ``"protect"``), for the error line.
+        measure: runs the benchmark and returns its figures; one of ``errors`` it raises is reported as
+            ``p3mask bench <bench>: <error>`` with exit status 2.
+        summary: the lines printed for the figures.
+        json_path: where to write the figures too, or None.
+        errors: the expected failures (bad arguments, missing photos or key).
+
+    Returns:
+        The exit status: 0, or 2 when ``measure`` failed.
+    """
+    try:
+        result = measure()
+    except errors as exc:
+        return fail(f"bench {bench}", exc)
+    print("\n".join(summary(result)))
+    save_figures(json_path, result)
+    return 0
+
+
 def run_verify_cmd(args: argparse.Namespace) -> int:
     from p3mask.bench.verify import run_verify
 
@@ -82,9 +119,7 @@ def run_verify_cmd(args: argparse.Namespace) -> int:
     first = next(iter(results.values()))
     print(f"skipped {first['pairs_skipped']} pairs naming absent images; "
           f"{first['fallback_alignments']} photos without a detected face were aligned with median landmarks")
-    if args.json:
-        write_json(args.json, results)
-        print(f"wrote {args.json}")
+    save_figures(args.json, results)
     return 0
 
 
@@ -126,17 +161,11 @@ def learn_summary(r: dict) -> list[str]:
 def run_learn_cmd(args: argparse.Namespace) -> int:
     from p3mask.bench.learn import run_learn
 
-    try:
-        result = run_learn(args.root, args.user, args.photos, args.preset, args.epochs, args.device, args.seed,
-                           args.threads, progress=True)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"p3mask bench learn: {exc}", file=sys.stderr)
-        return 2
-    print("\n".join(learn_summary(result)))
-    if args.json:
-        write_json(args.json, result)
-        print(f"wrote {args.json}")
-    return 0
+    def measure() -> dict:
+        return run_learn(args.root, args.user, args.photos, args.preset, args.epochs, args.device, args.seed,
+                         args.threads, progress=True)
+
+    return run_timing("learn", measure, learn_summary, args.json)
 
 
 def protect_summary(r: dict) -> list[str]:
@@ -160,14 +189,8 @@ def run_protect_cmd(args: argparse.Namespace) -> int:
     from p3mask.bench.protect import run_protect
     from p3mask.protect.key import KeyFileError
 
-    try:
-        result = run_protect(args.root, args.user, args.photos, args.key, args.threads, args.repeat, args.skip,
-                             progress=True)
-    except (ValueError, FileNotFoundError, KeyFileError) as exc:
-        print(f"p3mask bench protect: {exc}", file=sys.stderr)
-        return 2
-    print("\n".join(protect_summary(result)))
-    if args.json:
-        write_json(args.json, result)
-        print(f"wrote {args.json}")
-    return 0
+    def measure() -> dict:
+        return run_protect(args.root, args.user, args.photos, args.key, args.threads, args.repeat, args.skip,
+                           progress=True)
+
+    return run_timing("protect", measure, protect_summary, args.json, (ValueError, FileNotFoundError, KeyFileError))

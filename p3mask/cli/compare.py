@@ -4,9 +4,9 @@ writes compare.json, compare_details.json, compare.md and compare.png."""
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
+from p3mask.cli.reporting import run_report_command
 from p3mask.datasets import DATASETS
 from p3mask.protect.config import PRESETS
 
@@ -52,18 +52,12 @@ def _options(args: argparse.Namespace) -> dict[str, dict]:
 def run(args: argparse.Namespace) -> int:
     from p3mask.compare import CompareConfig, run_compare, summary, write_report
 
-    try:
-        config = CompareConfig(
+    def compare() -> dict:
+        return run_compare(CompareConfig(
             dataset=args.dataset, root=args.root, users=args.users, methods=args.methods, preset=args.preset,
             seed=args.seed, min_photos=args.min_photos, max_photos=args.max_photos or None,
             ssim_target=args.ssim_target, gallery_identities=args.gallery_identities, epochs=args.epochs,
             method_options=_options(args), device=args.device, use_cache=not args.no_cache,
-        )
-        report = run_compare(config)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"p3mask compare: {exc}", file=sys.stderr)
-        return 2
-    paths = write_report(report, args.out)
-    print(summary(report))
-    print(f"wrote {', '.join(str(p) for p in paths)}")
-    return 0
+        ))
+
+    return run_report_command("compare", compare, write_report, summary, args.out)

@@ -4,9 +4,9 @@ adversaries on a benchmark dataset; writes report.json, report.md and PNG plots.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
+from p3mask.cli.reporting import run_report_command
 from p3mask.datasets import DATASETS
 from p3mask.evaluate.transforms import TRANSFORMS
 from p3mask.models import MODELS
@@ -40,18 +40,12 @@ def run(args: argparse.Namespace) -> int:
     from p3mask.evaluate.report import summary, write_report
     from p3mask.evaluate.runner import EvalConfig, run_evaluation
 
-    try:
-        config = EvalConfig(
+    def evaluate() -> dict:
+        return run_evaluation(EvalConfig(
             dataset=args.dataset, root=args.root, users=args.users, presets=tuple(args.presets), seed=args.seed,
             min_photos=args.min_photos, max_photos=args.max_photos or None, epochs=args.epochs,
             models=tuple(args.models) if args.models else None, transforms=tuple(args.transforms),
             adaptive=not args.no_adaptive, device=args.device, use_cache=not args.no_cache,
-        )
-        report = run_evaluation(config)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"p3mask evaluate: {exc}", file=sys.stderr)
-        return 2
-    paths = write_report(report, args.out)
-    print(summary(report))
-    print(f"wrote {', '.join(str(p) for p in paths)}")
-    return 0
+        ))
+
+    return run_report_command("evaluate", evaluate, write_report, summary, args.out)

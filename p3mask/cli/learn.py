@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
+from p3mask.cli.reporting import fail
 from p3mask.face.image_io import ImageLoadError
 from p3mask.models import available_models
 from p3mask.protect.chameleon import LearnResult, learn
@@ -70,13 +70,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = get_config(args.preset, epochs=args.epochs, team=parse_team(args.team))
     except ValueError as exc:
-        print(f"p3mask learn: {exc}", file=sys.stderr)
-        return 2
+        return fail("learn", exc)
     try:
         result = learn(args.photos, config, user=user, device=args.device, seed=args.seed, out_dir=out.parent)
     except (ValueError, ImageLoadError, OSError) as exc:
-        print(f"p3mask learn: {exc}", file=sys.stderr)
-        return 1
+        return fail("learn", exc, status=1)
     result.key.save(out)
     print("\n".join(summary(result, out)))
     return 0

@@ -8,6 +8,7 @@ import sys
 
 from tqdm import tqdm
 
+from p3mask.cli.reporting import fail
 from p3mask.face.detect import ensure_yunet
 from p3mask.models import MODELS, get_spec, is_ready, pull_model, weights_path
 from p3mask.weights.archives import ARCHIVES, FetchError
@@ -62,8 +63,7 @@ def run_pull(args: argparse.Namespace) -> int:
         for name in names:
             get_spec(name)
     except ValueError as exc:
-        print(f"p3mask models pull: {exc}", file=sys.stderr)
-        return 2
+        return fail("models pull", exc)
     failed: dict[str, str] = {}
     bar = tqdm(names + ["yunet (detector)"], desc="pulling weights", unit="model")
     for name in bar:

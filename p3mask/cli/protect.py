@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from p3mask.cli.reporting import fail
 from p3mask.face.detect import FaceDetector
 from p3mask.models import load_model
 from p3mask.protect.apply import FileOutcome, protect_files
@@ -46,8 +47,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         key = P3Mask.load(args.key)
     except KeyFileError as exc:
-        print(f"p3mask protect: {exc}", file=sys.stderr)
-        return 2
+        return fail("protect", exc)
     device = resolve_device(args.device)
     outcomes = protect_files(key, args.inputs, Path(args.out), detector=FaceDetector(),
                              matcher=load_model(key.match_model, device))

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from p3mask.cli.reporting import fail
 from p3mask.face.image_io import ImageLoadError, iter_image_files, load_image_with_info, save_image
 
 # Measured on LFW photos protected with mid keys: a face carrying the key's mask correlates 0.16-0.27
@@ -32,8 +33,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         key = P3Mask.load(args.key)
     except KeyFileError as exc:
-        print(f"p3mask unlock: {exc}", file=sys.stderr)
-        return 2
+        return fail("unlock", exc)
     missing = [p for p in args.inputs if not p.exists()]
     for path in missing:
         print(f"{path}: file not found", file=sys.stderr)

@@ -104,13 +104,15 @@ def detector_key(detector: FaceDetector) -> str:
 
 def model_key(name: str, model: FaceRecognizer, faces_key: str) -> str:
     """Hash of what a model's gallery embeddings depend on: the landmarks, the model's frame, its
-    weights and the source of its port (the model's module and :mod:`p3mask.models.base`).
+    weights and the source of its port (the modules of every :class:`FaceRecognizer` class the model's
+    class derives from: its own, any shared base such as :mod:`p3mask.models.human_models`, and
+    :mod:`p3mask.models.base`).
 
     Weights and source are hashed, not the model's outputs: outputs differ in the last bits between
     thread counts and devices, and a hash of them re-embedded the whole gallery at random.
     """
     h = hashlib.sha256(f"{faces_key}|{name}|{model.template}|{model.input_size}".encode())
-    for cls in (type(model), FaceRecognizer):
+    for cls in (c for c in type(model).__mro__ if issubclass(c, FaceRecognizer)):  # most derived first
         _file_digest(Path(inspect.getsourcefile(cls)), h)
     for key, tensor in sorted(model.state_dict().items()):
         h.update(key.encode())

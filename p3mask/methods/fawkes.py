@@ -29,16 +29,16 @@ import torch.nn.functional as F
 
 from p3mask.datasets import load_dataset
 from p3mask.face.align import align_faces
-from p3mask.methods.base import PhotoInput, Protector, check_photo, frozen, load_photos
-from p3mask.methods.photo_face import DEFAULT_SSIM_TARGET, PhotoFace, find_user_face
-from p3mask.methods.user import UserState, prepare_user
-from p3mask.protect.penalty import AdaptivePenalty
+from p3mask.methods.base import PhotoInput, frozen, load_photos
+from p3mask.methods.per_photo import PerPhotoProtector
+from p3mask.methods.photo_face import DEFAULT_SSIM_TARGET, PhotoFace
+from p3mask.methods.user import prepare_user
 from p3mask.protect.ssim import face_dssim
 
 logger = logging.getLogger(__name__)
 
 
-class Fawkes(Protector):
+class Fawkes(PerPhotoProtector):
     """Targeted per-photo cloaking under a DSSIM budget (see the module docstring).
 
     Args:
@@ -50,11 +50,11 @@ class Fawkes(Protector):
         num_candidates: number of default candidates (default 10).
         photos_per_candidate: photos used per candidate for its centroid (default 2).
         max_scale: largest factor the final budget calibration may scale the cloak by (default 2).
-        **kwargs: :class:`Protector` arguments (pool, models, detector, device, seed).
+        **kwargs: :class:`~p3mask.methods.base.Protector` arguments (pool, models, detector, device, seed).
     """
 
     name = "fawkes"
-    per_photo = True
+    perturbation = "cloak"
 
     def __init__(
         self,
@@ -67,20 +67,15 @@ class Fawkes(Protector):
         max_scale: float = 2.0,
         **kwargs,
     ) -> None:
-        super().__init__(**kwargs)
-        if not 0.0 < ssim_target < 1.0:
-            raise ValueError(f"ssim_target must be in (0, 1), got {ssim_target}")
+        super().__init__(ssim_target, max_scale, **kwargs)
         if steps < 1 or lr <= 0 or num_candidates < 1 or photos_per_candidate < 1 or max_scale <= 0:
             raise ValueError("expected steps >= 1, lr > 0, num_candidates >= 1, photos_per_candidate >= 1, max_scale > 0")
-        self.ssim_target = float(ssim_target)
         self.steps = int(steps)
         self.lr = float(lr)
         self.targets = targets
         self.num_candidates = int(num_candidates)
         self.photos_per_candidate = int(photos_per_candidate)
-        self.max_scale = float(max_scale)
         self._candidates: dict[str, dict[str, torch.Tensor]] | None = None
-        self.user: UserState | None = None
         self.target_name: str | None = None
         self.target: dict[str, torch.Tensor] | None = None
 
@@ -137,29 +132,16 @@ class Fawkes(Protector):
         logger.info("fawkes target identity %s (min feature distance %.3f)", self.target_name, scores[self.target_name])
 
     # ---------------------------------------------------------------- per photo
-    def protect(self, image: torch.Tensor) -> torch.Tensor:
-        """Cloak the user's face in ``image`` ``(3, H, W)`` RGB [0, 1]; returns the cloaked photo."""
-        check_photo(image)
-        if self.user is None or self.target is None:
-            raise RuntimeError("call setup(user_photos) before protect()")
-        models = self.pool_models()
-        matcher = self.model(self.user.match_model)
-        with frozen({**models, "matcher": matcher}):
-            landmarks = find_user_face(image, self.detector, matcher, self.user.reference, self.user.threshold)
-            face = PhotoFace.build(image.float(), landmarks, models, device=self.device)
-            delta = self._optimise(face, models)
-            photo, ssim, scale = face.finish(delta, self.ssim_target, self.max_scale)
-        logger.info("fawkes: face SSIM %.4f (cloak scaled by %.3f)", ssim, scale)
-        return photo
+    def _is_set_up(self) -> bool:
+        return self.user is not None and self.target is not None
 
     def _optimise(self, face: PhotoFace, models) -> torch.Tensor:
         """The Adam loop: gradient, step, penalty update; returns the ``(3, fh, fw)`` cloak."""
-        budget = (1.0 - self.ssim_target) / 2.0
-        gen = torch.Generator().manual_seed(self.seed)
-        delta = ((torch.rand(3, *face.window.shape[-2:], generator=gen) * 2 - 1) / 255.0).to(self.device)
+        budget = self.budget
+        _, noise, penalty = self._start(face)
+        delta = (noise / 255.0).to(self.device)
         delta.requires_grad_(True)
         optimiser = torch.optim.Adam([delta], lr=self.lr)
-        penalty = AdaptivePenalty(budget, init=1.0, min_weight=1.0 / 128.0, max_weight=1024.0)
         for _ in range(self.steps):
             x, weight = face.protected(delta)
             feats = face.embed(models, x)

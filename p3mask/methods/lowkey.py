@@ -22,22 +22,19 @@ perturbation is scaled (bisection) to the largest strength that keeps the face-r
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 
 import torch
 from kornia.filters import gaussian_blur2d
 
-from p3mask.methods.base import PhotoInput, Protector, check_photo, frozen
-from p3mask.methods.photo_face import DEFAULT_SSIM_TARGET, PhotoFace, find_user_face
-from p3mask.methods.user import UserState, prepare_user
-from p3mask.protect.penalty import AdaptivePenalty
+from p3mask.methods.base import PhotoInput, frozen
+from p3mask.methods.per_photo import PerPhotoProtector
+from p3mask.methods.photo_face import DEFAULT_SSIM_TARGET, PhotoFace
+from p3mask.methods.user import prepare_user
 from p3mask.protect.ssim import face_dssim
 
-logger = logging.getLogger(__name__)
 
-
-class LowKey(Protector):
+class LowKey(PerPhotoProtector):
     """Untargeted per-photo ensemble attack with blur EOT and a perceptual penalty (see the module docstring).
 
     Args:
@@ -48,11 +45,11 @@ class LowKey(Protector):
         sigma_max: largest blur sigma of the EOT (default 1.5).
         kernel: side of the blur kernel, odd (default 7).
         max_scale: largest factor the final budget calibration may scale the perturbation by (default 2).
-        **kwargs: :class:`Protector` arguments (pool, models, detector, device, seed, thresholds).
+        **kwargs: :class:`~p3mask.methods.base.Protector` arguments (pool, models, detector, device, seed,
+            thresholds).
     """
 
     name = "lowkey"
-    per_photo = True
 
     def __init__(
         self,
@@ -65,41 +62,21 @@ class LowKey(Protector):
         max_scale: float = 2.0,
         **kwargs,
     ) -> None:
-        super().__init__(**kwargs)
-        if not 0.0 < ssim_target < 1.0:
-            raise ValueError(f"ssim_target must be in (0, 1), got {ssim_target}")
+        super().__init__(ssim_target, max_scale, **kwargs)
         if steps < 1 or step_size <= 0 or max_scale <= 0:
             raise ValueError(f"expected steps >= 1, step_size > 0, max_scale > 0; got {steps}, {step_size}, {max_scale}")
         if not 0.0 < sigma_min <= sigma_max or kernel < 3 or kernel % 2 == 0:
             raise ValueError(f"expected 0 < sigma_min <= sigma_max and an odd kernel >= 3; got {sigma_min}, {sigma_max}, {kernel}")
-        self.ssim_target = float(ssim_target)
         self.steps = int(steps)
         self.step_size = float(step_size)
         self.sigma_min = float(sigma_min)
         self.sigma_max = float(sigma_max)
         self.kernel = int(kernel)
-        self.max_scale = float(max_scale)
-        self.user: UserState | None = None
 
     def setup(self, user_photos: Sequence[PhotoInput]) -> None:
         """Learn the user's reference face (LowKey needs nothing else per user)."""
         with frozen(self.pool_models()):
             self.user = prepare_user(self, user_photos)
-
-    def protect(self, image: torch.Tensor) -> torch.Tensor:
-        """Protect the user's face in ``image`` ``(3, H, W)`` RGB [0, 1]; returns the protected photo."""
-        check_photo(image)
-        if self.user is None:
-            raise RuntimeError("call setup(user_photos) before protect()")
-        models = self.pool_models()
-        matcher = self.model(self.user.match_model)
-        with frozen({**models, "matcher": matcher}):
-            landmarks = find_user_face(image, self.detector, matcher, self.user.reference, self.user.threshold)
-            face = PhotoFace.build(image.float(), landmarks, models, device=self.device)
-            delta = self._optimise(face, models)
-            photo, ssim, scale = face.finish(delta, self.ssim_target, self.max_scale)
-        logger.info("lowkey: face SSIM %.4f (perturbation scaled by %.3f)", ssim, scale)
-        return photo
 
     def _blur(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         sigma = self.sigma_min + (self.sigma_max - self.sigma_min) * float(torch.rand((), generator=gen))
@@ -107,12 +84,10 @@ class LowKey(Protector):
 
     def _optimise(self, face: PhotoFace, models) -> torch.Tensor:
         """The signed-gradient loop: gradient, step, penalty update; returns the ``(3, fh, fw)`` perturbation."""
-        budget = (1.0 - self.ssim_target) / 2.0
-        gen = torch.Generator().manual_seed(self.seed)
+        gen, noise, penalty = self._start(face)
         with torch.no_grad():
             clean = face.embed(models, face.region)
-        delta = ((torch.rand(3, *face.window.shape[-2:], generator=gen) * 2 - 1) * self.step_size).to(self.device)
-        penalty = AdaptivePenalty(budget, init=1.0, min_weight=1.0 / 128.0, max_weight=1024.0)
+        delta = (noise * self.step_size).to(self.device)
         for _ in range(self.steps):
             delta.requires_grad_(True)
             x, weight = face.protected(delta)

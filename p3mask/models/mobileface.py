@@ -15,8 +15,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from p3mask.models.base import ARCFACE_112, FaceRecognizer, Template
-from p3mask.models.spec import ModelSpec
+from p3mask.models.base import ARCFACE_112, Template
+from p3mask.models.human_models import HumanModelsPort, human_models_spec
 from p3mask.weights.tfjs import MOBILEFACE_STAGES, convert_mobileface_tfjs
 
 
@@ -67,8 +67,11 @@ MOBILEFACE_112: Template = tuple((x, y - 2.0) for x, y in ARCFACE_112)
 _STAGE_CHANNELS = (32, 32, 64, 128)
 
 
-class MobileFace(FaceRecognizer):
+class MobileFace(HumanModelsPort):
     """MobileFace: aligned 112x112 RGB crops -> 256-D embeddings.
+
+    Input normalisation ``(255 x - 127.5) / 128`` on RGB (the graph's minusscalar0 127.5, mulscalar0
+    1/128) is :meth:`HumanModelsPort.preprocess`.
 
     Example:
         >>> model = MobileFace()  # architecture only; use p3mask.models.load_model("mobileface")
@@ -77,7 +80,6 @@ class MobileFace(FaceRecognizer):
     """
 
     name = "mobileface"
-    input_size = (112, 112)
     embedding_dim = 256
     template: Template = MOBILEFACE_112
 
@@ -92,13 +94,6 @@ class MobileFace(FaceRecognizer):
         self.dense = nn.Linear(cin * 4 * 4, self.embedding_dim, bias=False)  # 4x4 map at 112x112 input
         self.batchnorm0 = Affine(self.embedding_dim)
 
-    def preprocess(self, x01: torch.Tensor) -> torch.Tensor:
-        """RGB [0, 1] -> ``(255 x - 127.5) / 128`` (the graph's minusscalar0 127.5, mulscalar0 1/128).
-
-        Channel order RGB: feeding BGR scored lower on LFW (0.84 against 0.89 on the first 600 pairs).
-        """
-        return (x01 * 255.0 - 127.5) * 0.0078125
-
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Preprocessed ``(B, 3, 112, 112)`` -> unnormalised ``(B, 256)``."""
         x = self.prelu1(self.conv1(x))
@@ -108,14 +103,6 @@ class MobileFace(FaceRecognizer):
         return self.batchnorm0(self.dense(x))
 
 
-SPEC = ModelSpec(
-    name=MobileFace.name,
-    build=MobileFace,
-    archive="human-models",
-    members=("package/models/mobileface.json", "package/models/mobileface.bin"),
-    convert=convert_mobileface_tfjs,
-    embedding_dim=MobileFace.embedding_dim,
-    input_size=MobileFace.input_size,
-    architecture="MobileFace (becauseofAI), depthwise + PReLU, MXNet origin",
-    licence="MIT",
+SPEC = human_models_spec(
+    MobileFace, convert_mobileface_tfjs, architecture="MobileFace (becauseofAI), depthwise + PReLU, MXNet origin"
 )

@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from p3mask.models.base import ARCFACE_112, FaceRecognizer, Template
-from p3mask.models.spec import ModelSpec
+from p3mask.models.base import ARCFACE_112, Template
+from p3mask.models.human_models import HumanModelsPort, human_models_spec
 from p3mask.weights.tfjs import MOBILEFACENET_STAGES, convert_mobilefacenet_tfjs
 
 
@@ -114,8 +114,11 @@ _STAGE_SHAPES = {"Conv2d_2": (128, 64, 2), "Conv2d_3": (256, 128, 2), "Conv2d_4"
                  "Conv2d_5": (512, 128, 2), "Conv2d_6": (256, 128, 1)}
 
 
-class MobileFaceNet(FaceRecognizer):
+class MobileFaceNet(HumanModelsPort):
     """MobileFaceNet: aligned 112x112 RGB crops -> 192-D embeddings.
+
+    Input normalisation ``(255 x - 127.5) / 128`` on RGB (what MobileFaceNet was trained with) is
+    :meth:`HumanModelsPort.preprocess`.
 
     Example:
         >>> model = MobileFaceNet()  # architecture only; use p3mask.models.load_model("mobilefacenet")
@@ -124,7 +127,6 @@ class MobileFaceNet(FaceRecognizer):
     """
 
     name = "mobilefacenet"
-    input_size = (112, 112)
     embedding_dim = 192
     # ArcFace 112x112 template. LFW View 2 verification (5898 of the 6000 pairs): 0.991 with
     # `p3mask bench verify`; in a scratch sweep moving the template up 2 px made no difference.
@@ -144,13 +146,6 @@ class MobileFaceNet(FaceRecognizer):
         self.Conv2d_7 = ConvUnit(cin, 512, prelu=True)
         self.Logits = Logits(512, self.embedding_dim)
 
-    def preprocess(self, x01: torch.Tensor) -> torch.Tensor:
-        """RGB [0, 1] -> ``(255 x - 127.5) / 128``, the normalisation MobileFaceNet was trained with.
-
-        Channel order RGB: feeding BGR scored lower on LFW (0.975 against 0.980 on the first 600 pairs).
-        """
-        return (x01 * 255.0 - 127.5) / 128.0  # mean 127.5, scale 1/128 of the source model
-
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Preprocessed ``(B, 3, 112, 112)`` -> unnormalised ``(B, 192)``."""
         x = self.Conv(self.SeparableConv2d(self.Conv2d_0(x)))
@@ -160,14 +155,6 @@ class MobileFaceNet(FaceRecognizer):
         return self.Logits(self.Conv2d_7(x))
 
 
-SPEC = ModelSpec(
-    name=MobileFaceNet.name,
-    build=MobileFaceNet,
-    archive="human-models",
-    members=("package/models/mobilefacenet.json", "package/models/mobilefacenet.bin"),
-    convert=convert_mobilefacenet_tfjs,
-    embedding_dim=MobileFaceNet.embedding_dim,
-    input_size=MobileFaceNet.input_size,
-    architecture="MobileFaceNet (Chen et al. 2018), PReLU, TF-slim graph",
-    licence="MIT",
+SPEC = human_models_spec(
+    MobileFaceNet, convert_mobilefacenet_tfjs, architecture="MobileFaceNet (Chen et al. 2018), PReLU, TF-slim graph"
 )

@@ -1,6 +1,7 @@
 """The clean gallery on a few real LFW photos: embeddings, identification, and the on-disk cache."""
 
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -59,3 +60,13 @@ def test_model_key_is_stable_across_thread_counts_and_follows_the_weights():
     with torch.no_grad():
         next(model.parameters()).view(-1)[0] += 1e-3
     assert gallery_module.model_key("mobileface", model, "faces") != one
+
+
+def test_model_key_hashes_the_source_of_every_recognizer_class_of_the_port(monkeypatch):
+    from p3mask.models import base, human_models, mobileface
+
+    hashed = []
+    monkeypatch.setattr(gallery_module, "_file_digest", lambda path, h: hashed.append(path.name))
+    gallery_module.model_key("mobileface", mobileface.MobileFace(), "faces")
+    expected = [mobileface.__file__, human_models.__file__, base.__file__]  # the port, its shared base, the interface
+    assert hashed == [Path(f).name for f in expected]
