@@ -134,7 +134,7 @@ def plot_psr_per_model(report: dict, path: Path) -> Path:
 def plot_psr_vs_ssim(report: dict, path: Path) -> Path:
     """One point per preset and model: query top-1 PSR against face-region SSIM."""
     fig, ax = plt.subplots(figsize=(5.5, 4))
-    presets = report["presets"]
+    presets = dict(sorted(report["presets"].items(), key=lambda kv: _num(kv[1]["ssim_face"])))  # lines run left to right
     models = list(report["psr"])
     for m in models:
         xs = [_num(v["ssim_face"]) for v in presets.values()]

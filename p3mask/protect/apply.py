@@ -71,8 +71,12 @@ def _window(matrix: torch.Tensor, frame: tuple[int, int], hw: tuple[int, int]) -
     return max(0, y0), min(hw[0], y1), max(0, x0), min(hw[1], x1)
 
 
-def _mask_face(key: P3Mask, image: torch.Tensor, landmarks: torch.Tensor) -> tuple[float, float]:
-    """Paste the mask onto one face of ``image`` in place; return ``(ssim, strength)``."""
+def _mask_face(key: P3Mask, image: torch.Tensor, original: torch.Tensor, landmarks: torch.Tensor) -> tuple[float, float]:
+    """Paste the mask onto one face of ``image`` in place; return ``(ssim, strength)``.
+
+    The SSIM is measured against ``original`` (the photo before any face was masked), so a face whose
+    surroundings another of the user's faces already changed still keeps the floor against the original.
+    """
     matrix = estimate_similarity(landmarks[None].to(image.dtype), torch.tensor(key.template, dtype=image.dtype))[0]
     y0, y1, x0, x1 = _window(matrix, key.frame_size, tuple(image.shape[1:]))
     if y1 - y0 <= WINDOW_SIZE or x1 - x0 <= WINDOW_SIZE:
@@ -81,13 +85,13 @@ def _mask_face(key: P3Mask, image: torch.Tensor, landmarks: torch.Tensor) -> tup
     to_frame = (matrix.cpu() @ shift)[None].to(image.device)
     mask = key.mask.to(image.device, image.dtype)[None]
     pasted, cover = paste_from_crop(mask, to_frame, (y1 - y0, x1 - x0))
-    clean = image[:, y0:y1, x0:x1][None]
+    base, clean = image[:, y0:y1, x0:x1][None], original[:, y0:y1, x0:x1][None]
 
     def masked(strength: float) -> tuple[torch.Tensor, float]:
         # The change is rounded to whole 8-bit levels first, so that the SSIM checked here is the SSIM
         # of the photo as saved (an 8-bit original stays on its grid).
-        change = (clean + strength * pasted * cover).clamp(0, 1) - clean
-        out = (clean + torch.round(change * 255.0) / 255.0).clamp(0, 1)
+        change = (base + strength * pasted * cover).clamp(0, 1) - base
+        out = (base + torch.round(change * 255.0) / 255.0).clamp(0, 1)
         return out, float(face_ssim(out, clean, cover))
 
     strength = 1.0
@@ -150,7 +154,7 @@ def protect_image(
         if float(cos) < key.match_threshold:
             faces.append(FaceOutcome(box_t, float(cos), False))
             continue
-        ssim, strength = _mask_face(key, protected, lmk.to(image.device))
+        ssim, strength = _mask_face(key, protected, image, lmk.to(image.device))
         faces.append(FaceOutcome(box_t, float(cos), strength > 0, ssim, strength))
     return protected, ProtectReport(faces)
 

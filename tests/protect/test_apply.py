@@ -10,7 +10,8 @@ from PIL import Image
 from p3mask.face.align import align_faces
 from p3mask.face.detect import Detections
 from p3mask.face.image_io import load_image
-from p3mask.protect.apply import protect_files, protect_image
+from p3mask.evaluate.quality import face_region
+from p3mask.protect.apply import _mask_face, protect_files, protect_image
 from p3mask.protect.key import P3Mask
 from p3mask.protect.ssim import face_ssim
 
@@ -87,6 +88,18 @@ def test_floor_holds_on_the_8bit_photo_that_is_saved():
     weight = ((protected - image).abs().amax(0, keepdim=True) > 0).float()[None]
     assert report.faces[0].ssim >= 0.95
     assert float(face_ssim(protected[None], image[None], weight)) >= 0.9
+
+
+def test_floor_is_measured_against_the_original_when_faces_overlap():
+    original, matcher = (_photo(3) * 255).round() / 255, ToyRecognizer(0).eval()
+    key = _key(matcher, original, epsilon=0.5, floor=0.95)
+    landmarks = _detections(USER_AT).landmarks[0]
+    working = original.clone()
+    working[:, 20:60, 15:55] = (working[:, 20:60, 15:55] + 0.03).clamp(0, 1)  # another face's mask was here
+    ssim, strength = _mask_face(key, working, original, landmarks)
+    region = face_region(landmarks, original.shape[-2:], key.template, key.frame_size)
+    assert 0 < strength < 1 and ssim >= 0.95
+    assert abs(float(face_ssim(working[None], original[None], region)) - ssim) < 1e-4
 
 
 def test_no_face_and_stranger_only():
