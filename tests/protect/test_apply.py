@@ -11,7 +11,7 @@ from p3mask.face.align import align_faces
 from p3mask.face.detect import Detections
 from p3mask.face.image_io import load_image
 from p3mask.evaluate.quality import face_region
-from p3mask.protect.apply import _mask_face, protect_files, protect_image
+from p3mask.protect.apply import _mask_face, _strongest_within_floor, protect_files, protect_image
 from p3mask.protect.key import P3Mask
 from p3mask.protect.ssim import face_ssim
 
@@ -77,6 +77,26 @@ def test_strong_mask_is_weakened_to_hold_the_floor():
     assert face.ssim >= 0.95
     weight = ((protected - image).abs().amax(0, keepdim=True) > 0).float()[None]
     assert float(face_ssim(protected[None], image[None], weight)) > 0.9
+
+
+def test_floor_search_finds_nearly_the_strongest_mask_in_few_evaluations():
+    image, matcher = (_photo(4) * 255).round() / 255, ToyRecognizer(0).eval()
+    key = _key(matcher, image, epsilon=0.5, floor=0.95)
+    calls = []
+
+    def masked(strength):  # a smooth stand-in: 1 - SSIM = 0.2 * strength^2
+        calls.append(strength)
+        return image, 1.0 - 0.2 * strength ** 2
+
+    strength, _, ssim = _strongest_within_floor(masked, 0.95, masked(1.0)[1])
+    assert ssim >= 0.95 and strength >= 0.99 * 0.5  # the exact answer is sqrt(0.05 / 0.2) = 0.5
+    assert len(calls) <= 4
+    protected, report = protect_image(key, image, matcher=matcher, detections=_detections(USER_AT))
+    face = report.faces[0]
+    weight = face_region(_detections(USER_AT).landmarks[0], image.shape[-2:], key.template, key.frame_size)
+    stronger = (image + (protected - image) * min(1.0, 1.03 / face.strength)).clamp(0, 1)  # 3% more mask
+    assert face.ssim >= 0.95 and 0 < face.strength < 1
+    assert float(face_ssim(stronger[None], image[None], weight)) < 0.95 + 0.002  # little headroom left
 
 
 def test_floor_holds_on_the_8bit_photo_that_is_saved():
