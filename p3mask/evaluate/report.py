@@ -71,8 +71,10 @@ def markdown(report: dict) -> str:
     out += ["Protection success rate (PSR): the fraction of attempts in which the recogniser fails to find the user. "
             "Higher is better protection. Models marked * were never in any user's team (black-box).", ""]
     rows = [[name + ("" if psr[name]["seen_in_training"] else " *")] + [_f(psr[name][c]) for c in PSR_COLUMNS]
-            + [_f(report.get("clean_error", {}).get(name))] for name in models]
-    out += ["## PSR per model", ""] + _table(["model", *PSR_COLUMNS, "clean top-1 error"], rows) + [""]
+            + [_f(psr[name].get("query_top1_in_team")), _f(report.get("clean_error", {}).get(name))]
+            for name in models]
+    header = ["model", *PSR_COLUMNS, "query_top1, users whose team had it", "clean top-1 error"]
+    out += ["## PSR per model", ""] + _table(header, rows) + [""]
     q = report["quality"]
     out += ["## Image quality (mean over protected test photos)", "",
             f"- face-region SSIM {_f(q['ssim_face'], 4)} (min {_f(q['ssim_face_min'], 4)}), "

@@ -28,6 +28,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import torch
+
 from p3mask.datasets import load_dataset
 from p3mask.evaluate import conditions as cond
 from p3mask.evaluate.gallery import Gallery, build_gallery
@@ -38,6 +40,7 @@ from p3mask.evaluate.scoring import (
     ProbeSet,
     gallery_hits,
     gallery_threshold,
+    query_hits,
     query_psr,
     rethreshold,
     top1_accuracy,
@@ -104,20 +107,28 @@ def _mean(values) -> float:
     return sum(values) / len(values) if values else math.nan
 
 
-def psr_block(clean: ProbeSet, protected: ProbeSet, gallery: Gallery, thresholds, teams) -> dict:
-    """The report's ``psr`` block: per model, every protection success rate."""
+def psr_block(clean: ProbeSet, protected: ProbeSet, gallery: Gallery, thresholds, teams: dict[int, tuple]) -> dict:
+    """The report's ``psr`` block: per model, every protection success rate.
+
+    ``teams`` maps a user's index (``ProbeSet.users``) to the team their mask was learned against;
+    ``query_top1_in_team`` is the query top-1 PSR over the probes of users whose team held the model
+    (``nan`` when no team did), the white-box figure the mask issue's target speaks of.
+    """
     top1, top5 = query_psr(protected, gallery, 1), query_psr(protected, gallery, 5)
+    hits = query_hits(protected, gallery, 1)
     gal = gallery_hits(clean, protected, gallery)
     ver = verification_rejections(protected, gallery, thresholds)
-    return {
-        name: {
+    block = {}
+    for name in protected.embeddings:
+        in_team = torch.tensor([name in teams[int(u)] for u in protected.users], dtype=torch.bool)
+        block[name] = {
             "query_top1": top1[name], "query_top5": top5[name], "gallery_top1": psr_from_hits(gal[name]),
             "verification": success_rate(ver[name]),
-            "seen_in_training": any(name in team for team in teams),
-            "team_fraction": sum(name in team for team in teams) / max(len(teams), 1),
+            "query_top1_in_team": psr_from_hits(hits[name][in_team]) if bool(in_team.any()) else math.nan,
+            "seen_in_training": any(name in team for team in teams.values()),
+            "team_fraction": sum(name in team for team in teams.values()) / max(len(teams), 1),
         }
-        for name in protected.embeddings
-    }
+    return block
 
 
 def authorized_block(clean: ProbeSet, unlocked: ProbeSet, wrong: ProbeSet | None, gallery: Gallery) -> dict:
@@ -153,7 +164,7 @@ def _main_preset(config, cases, gallery, embedder, thresholds) -> dict:
     """Every block of the report for the first preset."""
     clean = cond.probe_set(cases, embedder, lambda c, p: p.clean)
     protected = cond.probe_set(cases, embedder, lambda c, p: p.protected)
-    report = {"psr": psr_block(clean, protected, gallery, thresholds, [c.key.team for c in cases])}
+    report = {"psr": psr_block(clean, protected, gallery, thresholds, {c.index: c.key.team for c in cases})}
     report["quality"] = {**mean_quality([q for c in cases for q in c.quality]), "lpips": LPIPS_STATUS}
     wrong = cond.unlocked_set(cases, embedder, wrong=True) if len(cases) > 1 else None
     report["authorized"] = authorized_block(clean, cond.unlocked_set(cases, embedder, wrong=False), wrong, gallery)

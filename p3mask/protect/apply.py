@@ -74,7 +74,9 @@ def _window(matrix: torch.Tensor, frame: tuple[int, int], hw: tuple[int, int]) -
     return max(0, y0), min(hw[0], y1), max(0, x0), min(hw[1], x1)
 
 
-def _mask_face(key: P3Mask, image: torch.Tensor, original: torch.Tensor, landmarks: torch.Tensor) -> tuple[float, float]:
+def _mask_face(
+    key: P3Mask, image: torch.Tensor, original: torch.Tensor, landmarks: torch.Tensor
+) -> tuple[float, float]:
     """Paste the mask onto one face of ``image`` in place; return ``(ssim, strength)``.
 
     The SSIM is measured against ``original`` (the photo before any face was masked), so a face whose
@@ -105,7 +107,7 @@ def _mask_face(key: P3Mask, image: torch.Tensor, original: torch.Tensor, landmar
 
 
 def _strongest_within_floor(masked, floor: float, ssim_full: float):
-    """The largest strength in [0, 1) whose SSIM keeps ``floor`` (the full mask, SSIM ``ssim_full``, breaks it).
+    """The largest strength in [0, 1) whose SSIM keeps ``floor``, when the full mask (``ssim_full``) breaks it.
 
     A safeguarded secant search: ``1 - SSIM`` grows about as the square of the strength, so each guess
     is ``s * sqrt((1 - floor) / (1 - SSIM(s)))`` from the last measured strength, kept strictly inside

@@ -7,13 +7,13 @@
    with a small random jitter of the alignment, as re-detection would give), so what is optimised is
    what a recogniser sees after re-detecting the face. The feature loss of a team model is the mean over
    photos of the angular distance ``arccos(cos(f(x + delta), r))`` to the user's clean reference
-   embedding ``r`` (the normalised mean clean embedding); members' losses are weighted by how little the mask
-   fools them so far (``config.focus``: a softmax of their negated mean angular distances), so that the
+   embedding ``r`` (the normalised mean clean embedding); members' losses are weighted by how little
+   the mask fools them so far (``config.focus``: a softmax of their negated mean angular distances), so that the
    hardest member is not left behind by easy ones that a plain mean would keep pushing.
    The objective is maximised with signed-gradient steps
    (with momentum; cosine-decayed step size), each followed by projection onto the L-inf ball.
-2. **Perceptibility optimisation.** ``loss = -sum_m w_m angle_m + lambda * mean(max(0, DSSIM - budget))`` with the
-   face-region DSSIM of :mod:`p3mask.protect.ssim` and the adaptive ``lambda`` of
+2. **Perceptibility optimisation.** ``loss = -sum_m w_m angle_m + lambda * mean(max(0, DSSIM - budget))``
+   with the face-region DSSIM of :mod:`p3mask.protect.ssim` and the adaptive ``lambda`` of
    :mod:`p3mask.protect.penalty` (driven by the batch's mean or worst DSSIM, ``config.penalty_on``).
    After learning, each training photo gets the largest strength <= 1 of the mask that keeps its
    SSIM at the preset's floor, the same rule :func:`p3mask.protect.apply.protect_image` applies to
@@ -246,7 +246,8 @@ class Chameleon:
         per_model = torch.stack([a.mean() for a in angles])  # (team,) mean angular distance per member
         feature = per_model.mean()
         dssim = face_dssim(protected, regions, weight)
-        loss = -(self._member_weights(per_model) * per_model).sum() + state.penalty.weight * F.relu(dssim - state.penalty.budget).mean()
+        objective = (self._member_weights(per_model) * per_model).sum()
+        loss = -objective + state.penalty.weight * F.relu(dssim - state.penalty.budget).mean()
         (grad,) = torch.autograd.grad(loss, state.param)
         state.param.requires_grad_(False)
         with torch.no_grad():

@@ -96,3 +96,20 @@ def test_probe_subset():
     assert len(sub) == 2 and sub.labels.tolist() == [1, 1]
     with pytest.raises(KeyError):
         gallery.index_of(Path("nope.jpg"))
+
+
+def test_psr_block_splits_the_probes_of_users_whose_team_had_the_model():
+    from p3mask.evaluate.runner import psr_block
+
+    gallery, centres = _gallery(3)
+    users = [0, 1, 2]
+    clean = _probes(gallery, users)
+    protected = _probes(gallery, users)
+    away = F.normalize(protected.embeddings["m"][:2] - 3 * centres[0], dim=1)  # user 0's probes pushed away
+    protected.embeddings["m"] = torch.cat([away, protected.embeddings["m"][2:]])
+    block = psr_block(clean, protected, gallery, {"m": 0.5}, {0: ("m",), 1: ("x",), 2: ("x",)})["m"]
+    assert block["query_top1_in_team"] == pytest.approx(1.0)  # only user 0 trained against "m"
+    assert block["query_top1"] == pytest.approx(1 / 3)
+    assert block["seen_in_training"] and block["team_fraction"] == pytest.approx(1 / 3)
+    none = psr_block(clean, protected, gallery, {"m": 0.5}, {0: ("x",), 1: ("x",), 2: ("x",)})["m"]
+    assert math.isnan(none["query_top1_in_team"]) and not none["seen_in_training"]
