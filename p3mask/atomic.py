@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import tempfile
 from contextlib import contextmanager
@@ -41,3 +43,21 @@ def atomic_path(target: str | os.PathLike, mode: int | None = None) -> Iterator[
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def json_safe(value):
+    """``value`` with NaN/inf as ``None`` (JSON has no NaN), tuples as lists and dict keys as strings."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def write_json(payload, path: str | os.PathLike) -> Path:
+    """Write ``payload`` as indented JSON (see :func:`json_safe`) atomically; returns the path."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(json_safe(payload), indent=2) + "\n")
+    return Path(path)

@@ -1,9 +1,11 @@
+import json
+import math
 import os
 import stat
 
 import pytest
 
-from p3mask.atomic import atomic_path
+from p3mask.atomic import atomic_path, write_json
 from p3mask.paths import cache_dir, weights_dir
 
 
@@ -34,3 +36,10 @@ def test_atomic_path_replaces_only_on_success(tmp_path):
         tmp.write_text("new")
     assert target.read_text() == "new"
     assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
+
+
+def test_write_json_is_strict_json(tmp_path):
+    path = write_json({"a": math.nan, "b": (1, 2.5), 3: {"c": math.inf}}, tmp_path / "out.json")
+    assert path == tmp_path / "out.json"
+    assert json.loads(path.read_text()) == {"a": None, "b": [1, 2.5], "3": {"c": None}}
+    assert "NaN" not in path.read_text() and not list(tmp_path.glob("*.part"))

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Callable
 from pathlib import Path
 
-from p3mask.atomic import atomic_path
+from p3mask.atomic import write_json
 from p3mask.cli.reporting import fail
 from p3mask.models import MODELS
 from p3mask.protect.config import PRESETS
@@ -66,16 +65,10 @@ def _add_protect(kinds: argparse._SubParsersAction) -> None:
     protect.set_defaults(func=run_protect_cmd)
 
 
-def write_json(path: Path, payload: dict) -> None:
-    """Write ``payload`` as indented JSON, atomically."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(payload, indent=2) + "\n")
-
-
 def save_figures(path: Path | None, payload: dict) -> None:
     """Write ``payload`` to ``path`` with :func:`write_json` and say so; nothing when ``path`` is None."""
     if path:
-        write_json(path, payload)
+        write_json(payload, path)
         print(f"wrote {path}")
 
 
@@ -131,7 +124,7 @@ def run_calibrate_cmd(args: argparse.Namespace) -> int:
     for name, r in results.items():
         print(f"{name:<14} threshold at FAR=1e-3: {r['threshold_far1e-3']:.4f}  ({r['impostor_pairs']} impostor pairs)")
     if args.json:
-        write_json(args.json, results)
+        write_json(results, args.json)
     command = "p3mask bench calibrate" + (f" --identities {args.identities}" if args.identities != 400 else "")
     print(f"wrote thresholds to {write_thresholds(results, command)}")
     return 0

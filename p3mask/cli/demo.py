@@ -10,7 +10,6 @@ shipped in a registry package (``face_recognition==1.3.0`` sdist, see ``../share
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import tempfile
@@ -20,7 +19,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from p3mask.atomic import atomic_path
+from p3mask.atomic import atomic_path, write_json
 from p3mask.face.align import align_faces
 from p3mask.face.detect import FaceDetector
 from p3mask.face.image_io import load_image_with_info, save_image
@@ -157,9 +156,8 @@ def run(args: argparse.Namespace) -> int:
             pairs.append((image, load_image_with_info(written)[0]))  # measured as stored (8-bit, JPEG)
         rows = [r.as_dict() for r in _table(models, detector, train_images, pairs, result.key.team)]
     table = format_table(rows)
-    with atomic_path(out / "demo_table.json") as tmp:
-        tmp.write_text(json.dumps({"user": user, "key": str(key_path), "held_out": len(pairs),
-                                   "ssim_min": result.key.ssim_min, "learn_s": result.seconds, "rows": rows}, indent=2))
+    write_json({"user": user, "key": str(key_path), "held_out": len(pairs), "ssim_min": result.key.ssim_min,
+                "learn_s": result.seconds, "rows": rows}, out / "demo_table.json")
     with atomic_path(out / "demo_table.md") as tmp:
         tmp.write_text(table + "\n")
     print(f"user {user}: key {key_path} learned from {result.key.photos} photos in {result.seconds:.1f} s "

@@ -18,8 +18,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 
-from p3mask.atomic import atomic_path  # noqa: E402
-from p3mask.evaluate.report import write_json  # noqa: E402
+from p3mask.atomic import atomic_path, write_json  # noqa: E402
+from p3mask.evaluate.report import save_figure  # noqa: E402
 
 TABLE_KEYS = ("psr_seen", "psr_unseen", "gallery_psr", "ssim_face", "psnr", "psr_unseen_jpeg75",
               "setup_s", "protect_s_per_photo")
@@ -113,11 +113,7 @@ def plot(report: dict, path: Path) -> Path:
     bx.set_yscale("log")
     bx.set_ylabel("seconds to protect one new photo")
     bx.tick_params(axis="x", rotation=30)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=120)
 
 
 def write_report(report: dict, out_dir: str | Path) -> list[Path]:

@@ -20,28 +20,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 
-from p3mask.atomic import atomic_path  # noqa: E402
+from p3mask.atomic import atomic_path, json_safe, write_json  # noqa: E402
 from p3mask.evaluate.transforms import IDENTITY_LEVEL, TRANSFORMS  # noqa: E402
 
 PSR_COLUMNS = ("query_top1", "query_top5", "gallery_top1", "verification")
-
-
-def _json_safe(value):
-    """NaN/inf become ``None`` (JSON has no NaN); tuples become lists."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
-
-
-def write_json(report: dict, path: Path) -> Path:
-    """Write ``report`` as indented JSON, atomically."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(_json_safe(report), indent=2) + "\n")
-    return path
 
 
 def _num(value) -> float:
@@ -130,7 +112,7 @@ def plot_psr_per_model(report: dict, path: Path) -> Path:
     ax.set_ylabel("protection success rate")
     ax.set_title(f"{report['dataset']}: PSR per model ({report['users']} users)")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_psr_vs_ssim(report: dict, path: Path) -> Path:
@@ -149,7 +131,7 @@ def plot_psr_vs_ssim(report: dict, path: Path) -> Path:
     ax.set_ylim(-0.03, 1.08)
     ax.set_title("protection against perceptibility, per preset")
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_robustness(report: dict, path: Path) -> Path:
@@ -172,13 +154,14 @@ def plot_robustness(report: dict, path: Path) -> Path:
     axes[0][0].set_ylabel("query top-1 PSR")
     axes[0][-1].legend(fontsize=7)
     fig.suptitle("robustness of protection to a scraper's transforms")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
-def _save(fig, path: Path) -> Path:
+def save_figure(fig, path: Path, dpi: int = 110) -> Path:
+    """Lay out ``fig``, write it to ``path`` as PNG atomically and close it; returns the path."""
     fig.tight_layout()
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
+        fig.savefig(tmp, format="png", dpi=dpi)
     plt.close(fig)
     return path
 
@@ -187,7 +170,7 @@ def write_report(report: dict, out_dir: str | Path) -> list[Path]:
     """Write ``report.json``, ``report.md`` and the PNG plots into ``out_dir``; return the paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    safe = json.loads(json.dumps(_json_safe(report)))  # what the JSON says is what the tables show
+    safe = json.loads(json.dumps(json_safe(report)))  # what the JSON says is what the tables show
     paths = [write_json(report, out / "report.json")]
     with atomic_path(out / "report.md") as tmp:
         tmp.write_text(markdown(safe) + "\n")

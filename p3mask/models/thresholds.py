@@ -12,7 +12,7 @@ import time
 from functools import lru_cache
 from pathlib import Path
 
-from p3mask.atomic import atomic_path
+from p3mask.atomic import write_json
 
 CALIBRATION_FILE = Path(__file__).with_name("thresholds.json")
 
@@ -44,7 +44,6 @@ def write_thresholds(results: dict[str, dict[str, float]], command: str) -> Path
         "date": time.strftime("%Y-%m-%d"),
         "impostor_pairs": {name: r["impostor_pairs"] for name, r in results.items()},
     }
-    with atomic_path(CALIBRATION_FILE) as tmp:
-        tmp.write_text(json.dumps(payload, indent=2) + "\n")
+    write_json(payload, CALIBRATION_FILE)
     _thresholds.cache_clear()
     return CALIBRATION_FILE

@@ -95,7 +95,31 @@ def learn(
     detector: FaceDetector | None = None,
     thresholds: Mapping[str, float] | None = None,
 ) -> LearnResult:
-    """Learn a P3-Mask for one user (see :func:`learn_mask`); returns the key and the learning record."""
+    """Learn one universal P3-Mask from a user's photos; returns the key and how learning went.
+
+    Args:
+        photos: paths of photos or folders of photos, and/or ``(3, H, W)`` RGB [0, 1] tensors. Other
+            people may appear: the user is the identity found in most photos.
+        config: a :class:`ChameleonConfig` (default: the ``mid`` preset).
+        user: the user's name (stored in the key; names the output sub-folder).
+        device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
+        seed: makes learning deterministic on the CPU (CUDA's grid-sample backward adds float noise).
+        progress: one tqdm line per epoch on stderr.
+        out_dir: if given, per-epoch masks go to ``out_dir/<user>/jpg|npy/epoch_NNNN.*`` and a
+            ``before_after.png`` sheet beside them.
+        models: already loaded recognisers by name (others are loaded from the cache); they are
+            moved to ``device`` and put in eval mode.
+        detector: face detector (default: YuNet).
+        thresholds: match thresholds by model name (default: :func:`p3mask.models.thresholds.match_threshold`).
+
+    Returns:
+        A :class:`LearnResult`: the :class:`P3Mask` key (save it with :meth:`P3Mask.save`), the
+        optimiser's record, the photos used and skipped, and the wall time.
+
+    Example:
+        >>> result = learn(["photos/alice/"], user="alice")  # doctest: +SKIP
+        >>> result.key.save("alice.p3m")  # doctest: +SKIP
+    """
     start = time.perf_counter()
     config = config or get_config()
     device = resolve_device(device)
@@ -123,42 +147,14 @@ def learn(
     return LearnResult(key, fit, data.names, skipped, time.perf_counter() - start)
 
 
-def learn_mask(
-    photos,
-    config: ChameleonConfig | None = None,
-    *,
-    user: str = "user",
-    device: str | torch.device = "auto",
-    seed: int = 0,
-    progress: bool = True,
-    out_dir: str | Path | None = None,
-    models: Mapping[str, FaceRecognizer] | None = None,
-    detector: FaceDetector | None = None,
-    thresholds: Mapping[str, float] | None = None,
-) -> P3Mask:
-    """Learn one universal P3-Mask from a user's photos.
+def learn_mask(photos, config: ChameleonConfig | None = None, **options) -> P3Mask:
+    """Learn one universal P3-Mask from a user's photos and return only the key.
 
-    Args:
-        photos: paths of photos or folders of photos, and/or ``(3, H, W)`` RGB [0, 1] tensors. Other
-            people may appear: the user is the identity found in most photos.
-        config: a :class:`ChameleonConfig` (default: the ``mid`` preset).
-        user: the user's name (stored in the key; names the output sub-folder).
-        device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
-        seed: makes learning deterministic on the CPU (CUDA's grid-sample backward adds float noise).
-        progress: one tqdm line per epoch on stderr.
-        out_dir: if given, per-epoch masks go to ``out_dir/<user>/jpg|npy/epoch_NNNN.*`` and a
-            ``before_after.png`` sheet beside them.
-        models: already loaded recognisers by name (others are loaded from the cache); they are
-            moved to ``device`` and put in eval mode.
-        detector: face detector (default: YuNet).
-        thresholds: match thresholds by model name (default: :func:`p3mask.models.thresholds.match_threshold`).
-
-    Returns:
-        The :class:`P3Mask` key; save it with :meth:`P3Mask.save`.
+    Takes the arguments of :func:`learn` (``user``, ``device``, ``seed``, ``progress``, ``out_dir``,
+    ``models``, ``detector``, ``thresholds``).
 
     Example:
         >>> key = learn_mask(["photos/alice/"], user="alice")  # doctest: +SKIP
         >>> key.save("alice.p3m")  # doctest: +SKIP
     """
-    return learn(photos, config, user=user, device=device, seed=seed, progress=progress, out_dir=out_dir,
-                 models=models, detector=detector, thresholds=thresholds).key
+    return learn(photos, config, **options).key

@@ -5,7 +5,6 @@ Bad files are generated here in ``tmp_path``; the real photos come from ``data_r
 
 from __future__ import annotations
 
-import io
 import struct
 import zlib
 

@@ -12,7 +12,7 @@ from p3mask.face.image_io import load_image
 from p3mask.models import load_model
 from p3mask.models.thresholds import match_threshold
 from p3mask.paths import data_root
-from p3mask.protect.chameleon import learn
+from p3mask.protect.chameleon import learn, learn_mask
 from p3mask.protect.config import get_config
 from p3mask.protect.key import P3Mask
 
@@ -90,3 +90,12 @@ def test_apply_leaves_strangers_untouched(learned):
     width = user.shape[2]
     assert torch.equal(out[:, :, width:], both[:, :, width:])
     assert not torch.equal(out[:, :, :width], both[:, :, :width])
+
+
+def test_learn_mask_returns_the_key_learn_gives(learned):
+    result, models, detector, _ = learned
+    config = get_config("mid", team=TEAM, match_model="mobilefacenet", epochs=3, batch_size=2)
+    key = learn_mask(_photos(USER)[:6], config, user="jc", device="cpu", progress=False, models=models,
+                     detector=detector, thresholds={n: match_threshold(n) for n in TEAM})
+    assert isinstance(key, P3Mask) and key.team == result.key.team
+    assert torch.equal(key.mask, result.key.mask)  # deterministic on the CPU under the same seed
