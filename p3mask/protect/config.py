@@ -1,12 +1,17 @@
 """Configuration of Chameleon mask learning: one frozen dataclass and its named presets.
 
-The presets trade protection strength against visibility: each fixes the L-inf budget ``epsilon`` of
-the mask and the face-region SSIM floor the protected photos must keep. ``mid`` is the default.
+The presets trade protection strength against visibility: each fixes the face-region SSIM floor the
+protected photos must keep and the L-inf cap ``epsilon`` on any one pixel's change. The SSIM floor is
+the constraint that binds: the cap is set twice as high as Chameleon's 16/255, so the optimiser may
+put larger changes where SSIM tolerates them (texture, slow shading) instead of spreading a flat
+budget. ``mid`` is the default.
 
 Example:
     >>> from p3mask.protect.config import PRESETS, get_config
     >>> get_config("mid").ssim_floor
     0.95
+    >>> round(get_config("mid").epsilon * 255)
+    32
     >>> get_config("mid", epochs=5).epochs
     5
 """
@@ -34,13 +39,13 @@ CANONICAL_TEMPLATE: tuple[tuple[float, float], ...] = tuple((x + 8.0, y + 8.0) f
 class ChameleonConfig:
     """Everything that decides how a P3-Mask is learned.
 
-    Values are in image units of [0, 1] (``epsilon = 16/255`` means 16 grey levels of 255).
+    Values are in image units of [0, 1] (``epsilon = 32/255`` means 32 grey levels of 255).
     The CLI flags ``--preset``, ``--epochs`` and ``--team`` map onto ``preset``/``epsilon``/
     ``ssim_floor``, ``epochs`` and ``team``; the other fields are for library callers.
     """
 
     preset: str = "mid"  # name of the preset these values started from (stored in the key)
-    epsilon: float = 16.0 / 255.0  # L-inf bound of the mask, [0, 1] units (Chameleon's default is 16/255)
+    epsilon: float = 32.0 / 255.0  # L-inf bound of the mask, [0, 1] units (Chameleon's default is 16/255)
     ssim_floor: float = 0.95  # every protected photo keeps face-region SSIM >= this
     ssim_margin: float = 0.01  # optimisation aims at SSIM >= floor + margin, to hold the floor on new photos
     epochs: int = 16  # passes over the user's photos
@@ -107,10 +112,12 @@ def _check_config(cfg: ChameleonConfig) -> None:
 
 
 # Named presets. "mid" is the default; each level raises epsilon and lowers the SSIM floor.
+# At the same SSIM floor of 0.95, raising mid's cap from 16/255 to 32/255 raised the top-1 PSR of 5
+# seeded LFW users on every model (unseen dlib 0.86 -> 0.97); 48/255 gained nothing more.
 PRESETS: dict[str, ChameleonConfig] = {
-    "low": ChameleonConfig(preset="low", epsilon=8.0 / 255.0, ssim_floor=0.97),
-    "mid": ChameleonConfig(preset="mid", epsilon=16.0 / 255.0, ssim_floor=0.95),
-    "high": ChameleonConfig(preset="high", epsilon=24.0 / 255.0, ssim_floor=0.92),
+    "low": ChameleonConfig(preset="low", epsilon=16.0 / 255.0, ssim_floor=0.97),
+    "mid": ChameleonConfig(preset="mid", epsilon=32.0 / 255.0, ssim_floor=0.95),
+    "high": ChameleonConfig(preset="high", epsilon=48.0 / 255.0, ssim_floor=0.92),
 }
 
 DEFAULT_PRESET = "mid"
