@@ -57,7 +57,7 @@ def test_fixed_team_and_downsampled_mask():
     result = _fit(team=("b", "c"), mask_downsample=2)
     assert result.team == ("b", "c")
     assert all(h.team == ("b", "c") for h in result.history)
-    assert float(result.mask.abs().max()) <= 16 / 255 + 1e-7
+    assert float(result.mask.abs().max()) <= _config().epsilon + 1e-7
 
 
 def test_epoch_files_written(tmp_path):
