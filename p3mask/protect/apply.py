@@ -14,8 +14,8 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -74,36 +74,68 @@ def _window(matrix: torch.Tensor, frame: tuple[int, int], hw: tuple[int, int]) -
     return max(0, y0), min(hw[0], y1), max(0, x0), min(hw[1], x1)
 
 
-def _mask_face(
-    key: P3Mask, image: torch.Tensor, original: torch.Tensor, landmarks: torch.Tensor
-) -> tuple[float, float]:
-    """Paste the mask onto one face of ``image`` in place; return ``(ssim, strength)``.
+@dataclass(frozen=True)
+class _MaskedFace:
+    """Where one face of the photo was masked: its photo window ``(y0, y1, x0, x1)`` and the mask's
+    ``(1, 1, h, w)`` coverage there (the face region its SSIM is measured on)."""
 
-    The SSIM is measured against ``original`` (the photo before any face was masked), so a face whose
-    surroundings another of the user's faces already changed still keeps the floor against the original.
+    window: tuple[int, int, int, int]
+    cover: torch.Tensor
+
+
+def _overlaps(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    return a[0] < b[1] and b[0] < a[1] and a[2] < b[3] and b[2] < a[3]
+
+
+def _region_ssim(image: torch.Tensor, original: torch.Tensor, face: _MaskedFace) -> float:
+    """Face-region SSIM of one masked face of ``image`` against ``original``."""
+    y0, y1, x0, x1 = face.window
+    return float(face_ssim(image[:, y0:y1, x0:x1][None], original[:, y0:y1, x0:x1][None], face.cover))
+
+
+def _mask_face(
+    key: P3Mask,
+    image: torch.Tensor,
+    original: torch.Tensor,
+    landmarks: torch.Tensor,
+    masked_before: Sequence[_MaskedFace] = (),
+) -> tuple[float, float, _MaskedFace | None]:
+    """Paste the mask onto one face of ``image`` in place; return ``(ssim, strength, where)``.
+
+    The SSIM is measured against ``original`` (the photo before any face was masked). Faces masked
+    before (``masked_before``) whose windows this mask reaches must keep the floor too: the strength is
+    the largest that keeps the floor on this face and on each of them.
     """
     matrix = estimate_similarity(landmarks[None].to(image.dtype), torch.tensor(key.template, dtype=image.dtype))[0]
-    y0, y1, x0, x1 = _window(matrix, key.frame_size, tuple(image.shape[1:]))
+    y0, y1, x0, x1 = window = _window(matrix, key.frame_size, tuple(image.shape[1:]))
     if y1 - y0 <= WINDOW_SIZE or x1 - x0 <= WINDOW_SIZE:
-        return 1.0, 0.0  # the face lies (almost) outside the picture
+        return 1.0, 0.0, None  # the face lies (almost) outside the picture
     shift = torch.tensor([[1.0, 0.0, x0], [0.0, 1.0, y0], [0.0, 0.0, 1.0]], dtype=image.dtype)
     to_frame = (matrix.cpu() @ shift)[None].to(image.device)
     mask = key.mask.to(image.device, image.dtype)[None]
     pasted, cover = paste_from_crop(mask, to_frame, (y1 - y0, x1 - x0))
-    base, clean = image[:, y0:y1, x0:x1][None], original[:, y0:y1, x0:x1][None]
+    base, clean = image[:, y0:y1, x0:x1][None].clone(), original[:, y0:y1, x0:x1][None]
+    neighbours = [face for face in masked_before if _overlaps(face.window, window)]
 
     def masked(strength: float) -> tuple[torch.Tensor, float]:
         # The change is rounded to whole 8-bit levels first, so that the SSIM checked here is the SSIM
         # of the photo as saved (an 8-bit original stays on its grid).
         change = (base + strength * pasted * cover).clamp(0, 1) - base
         out = (base + torch.round(change * 255.0) / 255.0).clamp(0, 1)
-        return out, float(face_ssim(out, clean, cover))
+        ssim = float(face_ssim(out, clean, cover))
+        if neighbours:  # try it in place, measure the faces it reaches, put the photo back
+            image[:, y0:y1, x0:x1] = out[0]
+            ssim = min([ssim] + [_region_ssim(image, original, face) for face in neighbours])
+            image[:, y0:y1, x0:x1] = base[0]
+        return out, ssim
 
     strength, (out, ssim) = 1.0, masked(1.0)
     if ssim < key.ssim_floor:
         strength, out, ssim = _strongest_within_floor(masked, key.ssim_floor, ssim)
     image[:, y0:y1, x0:x1] = out[0]
-    return ssim, strength
+    if neighbours:
+        ssim = float(face_ssim(out, clean, cover))  # this face's own SSIM for the report
+    return ssim, strength, _MaskedFace(window, cover)
 
 
 def _strongest_within_floor(masked, floor: float, ssim_full: float):
@@ -185,14 +217,19 @@ def protect_image(
     crops, _ = align_faces(image, detections.landmarks.to(image.device), matcher.template, matcher.input_size)
     reference = key.references[key.match_model].to(device)
     cosines = (matcher(crops.to(device)) * reference).sum(dim=1).cpu()
-    faces = []
+    faces, masked = [], []  # masked: (index in faces, where its mask went)
     for box, lmk, cos in zip(detections.boxes, detections.landmarks, cosines):
         box_t = tuple(float(v) for v in box)
         if float(cos) < key.match_threshold:
             faces.append(FaceOutcome(box_t, float(cos), False))
             continue
-        ssim, strength = _mask_face(key, protected, image, lmk.to(image.device))
+        ssim, strength, where = _mask_face(key, protected, image, lmk.to(image.device), [w for _, w in masked])
+        if where is not None:
+            masked.append((len(faces), where))
         faces.append(FaceOutcome(box_t, float(cos), strength > 0, ssim, strength))
+    if len(masked) > 1:  # a later face's mask may reach an earlier face: report each SSIM on the final photo
+        for i, where in masked:
+            faces[i] = replace(faces[i], ssim=_region_ssim(protected, image, where))
     return protected, ProtectReport(faces)
 
 

@@ -3,6 +3,8 @@
 Uses a toy recogniser as the key's matcher and given detections, so no weights are needed.
 """
 
+from dataclasses import replace
+
 import pytest
 import torch
 from PIL import Image
@@ -116,10 +118,31 @@ def test_floor_is_measured_against_the_original_when_faces_overlap():
     landmarks = _detections(USER_AT).landmarks[0]
     working = original.clone()
     working[:, 20:60, 15:55] = (working[:, 20:60, 15:55] + 0.03).clamp(0, 1)  # another face's mask was here
-    ssim, strength = _mask_face(key, working, original, landmarks)
+    ssim, strength, _ = _mask_face(key, working, original, landmarks)
     region = face_region(landmarks, original.shape[-2:], key.template, key.frame_size)
     assert 0 < strength < 1 and ssim >= 0.95
     assert abs(float(face_ssim(working[None], original[None], region)) - ssim) < 1e-4
+
+
+def test_floor_holds_on_every_face_when_a_later_mask_reaches_an_earlier_face():
+    original, matcher = (_photo(4) * 255).round() / 255, ToyRecognizer(0).eval()
+    key = replace(_key(matcher, original, epsilon=0.04, floor=0.95), match_threshold=-1.0)  # every face is hers
+    near = (USER_AT[0] + 22.0, USER_AT[1] + 6.0)  # a second face whose mask window overlaps the first
+    dets = _detections(USER_AT, near)
+    protected, report = protect_image(key, original, matcher=matcher, detections=dets)
+    assert [f.protected for f in report.faces] == [True, True]
+    assert report.faces[0].strength == 1.0 and 0 < report.faces[1].strength < 1  # the second takes what is left
+    for face, lmk in zip(report.faces, dets.landmarks):
+        region = face_region(lmk, original.shape[-2:], key.template, key.frame_size)
+        measured = float(face_ssim(protected[None], original[None], region))
+        assert measured >= 0.95 - 1e-4  # the first face keeps its floor after the second was masked
+        assert abs(measured - face.ssim) < 1e-4  # and the report gives the SSIM of the final photo
+    # Without the neighbour check, the second mask would have pushed the first face below its floor.
+    alone = original.clone()
+    _mask_face(key, alone, original, dets.landmarks[0])
+    _mask_face(key, alone, original, dets.landmarks[1])
+    first = face_region(dets.landmarks[0], original.shape[-2:], key.template, key.frame_size)
+    assert float(face_ssim(alone[None], original[None], first)) < 0.95
 
 
 def test_no_face_and_stranger_only():
