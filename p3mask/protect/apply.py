@@ -4,7 +4,8 @@ For each photo: detect every face, recognise the user's face(s) by comparing eac
 (from the key's ``match_model``) with the key's reference embedding, warp the mask from the canonical
 frame onto each of the user's faces at the photo's full resolution, and leave strangers untouched.
 If the face-region SSIM of a face would fall below the key's SSIM floor, the mask is weakened on that
-face (bisection on a strength factor) until it holds. Files are written atomically into an output
+face (a safeguarded secant search on a strength factor) until it holds, on that face and on any of
+the user's faces masked before whose region it reaches. Files are written atomically into an output
 folder in the original's format; originals are never touched, and a photo without the user's face is
 reported and not written.
 """
