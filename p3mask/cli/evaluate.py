@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from p3mask.cli.reporting import run_report_command
+from p3mask.cli.learn import parse_team
+from p3mask.cli.reporting import fail, run_report_command
 from p3mask.datasets import DATASETS
 from p3mask.evaluate.transforms import TRANSFORMS
 from p3mask.models import MODELS
@@ -23,6 +24,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="presets; the first gets the full evaluation, all go into PSR-vs-SSIM (default mid)")
     parser.add_argument("--seed", type=int, default=0, help="draws users and photo splits, seeds learning (default 0)")
     parser.add_argument("--epochs", type=int, help="override the preset's learning epochs")
+    parser.add_argument("--team", default="auto", metavar="auto|NAME,NAME,...",
+                        help="models every mask is learned against; 'auto' selects them per user by focal diversity (default)")
     parser.add_argument("--min-photos", type=int, default=10, help="users need this many photos (default 10)")
     parser.add_argument("--max-photos", type=int, default=30,
                         help="cap each user's photos at this many (seeded draw; 0 = no cap; default 30)")
@@ -40,10 +43,15 @@ def run(args: argparse.Namespace) -> int:
     from p3mask.evaluate.report import summary, write_report
     from p3mask.evaluate.runner import EvalConfig, run_evaluation
 
+    try:
+        team = parse_team(args.team)
+    except ValueError as exc:
+        return fail("evaluate", exc)
+
     def evaluate() -> dict:
         return run_evaluation(EvalConfig(
             dataset=args.dataset, root=args.root, users=args.users, presets=tuple(args.presets), seed=args.seed,
-            min_photos=args.min_photos, max_photos=args.max_photos or None, epochs=args.epochs,
+            min_photos=args.min_photos, max_photos=args.max_photos or None, epochs=args.epochs, team=team,
             models=tuple(args.models) if args.models else None, transforms=tuple(args.transforms),
             adaptive=not args.no_adaptive, device=args.device, use_cache=not args.no_cache,
         ))

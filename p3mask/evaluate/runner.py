@@ -52,7 +52,7 @@ from p3mask.face.detect import FaceDetector
 from p3mask.models import available_models, load_model, load_models
 from p3mask.models.thresholds import match_threshold
 from p3mask.protect.chameleon import resolve_device
-from p3mask.protect.config import get_config
+from p3mask.protect.config import ChameleonConfig, get_config
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +70,7 @@ class EvalConfig:
     max_photos: int | None = 30  # photos per user are capped at this (seeded draw) to bound the time
     train_fraction: float = 0.7  # share of a user's photos the mask is learned on
     epochs: int | None = None  # override the preset's epochs
+    team: tuple[str, ...] | None = None  # fixed team for every user's mask (default: focal-diversity selection)
     models: tuple[str, ...] | None = None  # recognisers to evaluate (default: the whole zoo)
     transforms: tuple[str, ...] = tuple(TRANSFORMS)  # scraper-side transforms for robustness
     adaptive: bool = True  # run the adaptive adversaries
@@ -140,8 +141,13 @@ def authorized_block(clean: ProbeSet, unlocked: ProbeSet, wrong: ProbeSet | None
     return out
 
 
+def learning_config(config: EvalConfig, preset: str) -> ChameleonConfig:
+    """The Chameleon config every user's mask of ``preset`` is learned with (epochs and team overridden)."""
+    return get_config(preset, epochs=config.epochs, team=config.team)
+
+
 def _learn_users(config: EvalConfig, preset: str, dataset, names, gallery, models, thresholds, detector, device):
-    cfg = get_config(preset, epochs=config.epochs)
+    cfg = learning_config(config, preset)
     # Learning needs the team pool and the key's face-matching model even when they are not evaluated.
     wanted = [*(cfg.team or cfg.pool), cfg.match_model]
     models = {**{n: load_model(n, device) for n in wanted if n not in models}, **models}

@@ -1,0 +1,26 @@
+"""`p3mask evaluate` argument handling (the measurements themselves are tested in tests/evaluate)."""
+
+from p3mask.cli.evaluate import run
+from p3mask.cli.main import build_parser
+from p3mask.evaluate.runner import EvalConfig, learning_config
+
+
+def test_team_flag_fixes_every_users_team():
+    args = build_parser().parse_args(["evaluate", "--out", "r", "--team", "sface", "--preset", "mid", "high"])
+    assert args.team == "sface"
+    config = EvalConfig(team=("sface",), presets=("mid", "high"), epochs=4)
+    for preset in config.presets:
+        learned = learning_config(config, preset)
+        assert learned.team == ("sface",) and learned.epochs == 4 and learned.preset == preset
+
+
+def test_team_defaults_to_focal_diversity_selection():
+    assert build_parser().parse_args(["evaluate", "--out", "r"]).team == "auto"
+    assert learning_config(EvalConfig(), "mid").team is None
+
+
+def test_bad_team_is_a_usage_error_before_any_work(tmp_path, capsys):
+    args = build_parser().parse_args(["evaluate", "--out", str(tmp_path / "r"), "--team", "sface,dlib"])
+    assert run(args) == 2
+    assert "held-out" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
