@@ -27,7 +27,7 @@ from p3mask.face.image_io import ImageLoadError, iter_image_files, load_image_wi
 from p3mask.models import load_model
 from p3mask.models.base import FaceRecognizer
 from p3mask.protect.key import P3Mask
-from p3mask.protect.ssim import WINDOW_SIZE, face_ssim
+from p3mask.protect.ssim import WINDOW_SIZE, FixedReferenceSSIM, face_ssim
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +35,9 @@ _BISECT_STEPS = 10  # strength resolution 2^-10 when a face needs a weaker mask
 _SEARCH_STEPS = 16  # most SSIM evaluations of that search (it usually stops after 2-3)
 _FLOOR_TOLERANCE = 0.001  # a strength whose SSIM is within this of the floor is taken
 _PAD = WINDOW_SIZE // 2 + 2  # pixels kept around a face's mask footprint (SSIM window + bilinear tap)
+# The search measures SSIM with FixedReferenceSSIM, which agrees with face_ssim to a few 1e-7: a face
+# keeps the floor by this much more, so that face_ssim on the saved photo keeps it too.
+_SSIM_GUARD = 1e-6
 
 
 @dataclass(frozen=True)
@@ -117,13 +120,15 @@ def _mask_face(
     pasted, cover = paste_from_crop(mask, to_frame, (y1 - y0, x1 - x0))
     base, clean = image[:, y0:y1, x0:x1][None].clone(), original[:, y0:y1, x0:x1][None]
     neighbours = [face for face in masked_before if _overlaps(face.window, window)]
+    measure = FixedReferenceSSIM(clean, cover)
+    floor = key.ssim_floor + _SSIM_GUARD
 
     def masked(strength: float) -> tuple[torch.Tensor, float]:
         # The change is rounded to whole 8-bit levels first, so that the SSIM checked here is the SSIM
         # of the photo as saved (an 8-bit original stays on its grid).
         change = (base + strength * pasted * cover).clamp(0, 1) - base
         out = (base + torch.round(change * 255.0) / 255.0).clamp(0, 1)
-        ssim = float(face_ssim(out, clean, cover))
+        ssim = measure(out)
         if neighbours:  # try it in place, measure the faces it reaches, put the photo back
             image[:, y0:y1, x0:x1] = out[0]
             ssim = min([ssim] + [_region_ssim(image, original, face) for face in neighbours])
@@ -131,26 +136,27 @@ def _mask_face(
         return out, ssim
 
     strength, (out, ssim) = 1.0, masked(1.0)
-    if ssim < key.ssim_floor:
-        strength, out, ssim = _strongest_within_floor(masked, key.ssim_floor, ssim)
+    if ssim < floor:
+        strength, out, ssim = _strongest_within_floor(masked, floor, ssim)
     image[:, y0:y1, x0:x1] = out[0]
     if neighbours:
-        ssim = float(face_ssim(out, clean, cover))  # this face's own SSIM for the report
+        ssim = measure(out)  # this face's own SSIM for the report
     return ssim, strength, _MaskedFace(window, cover)
 
 
 def _strongest_within_floor(masked, floor: float, ssim_full: float):
     """The largest strength in [0, 1) whose SSIM keeps ``floor``, when the full mask (``ssim_full``) breaks it.
 
-    A safeguarded secant search: ``1 - SSIM`` grows about as the square of the strength, so each guess
-    is ``s * sqrt((1 - floor) / (1 - SSIM(s)))`` from the last measured strength, kept strictly inside
-    the bracket ``(lo, hi)`` (``lo`` keeps the floor, ``hi`` breaks it) and replaced by the midpoint when
-    it is not. It stops once a strength keeps the floor within ``_FLOOR_TOLERANCE`` or the bracket is
-    narrower than ``2**-_BISECT_STEPS``: usually 2-3 SSIM evaluations where bisection needs 10.
+    A safeguarded secant search on the model ``1 - SSIM(s) = a * s**p``: the exponent ``p`` is fitted
+    to the last two measured strengths (2 until there are two; kept in [1, 4]) and each guess is the
+    strength where the model meets the middle of the accepted band ``[floor, floor + _FLOOR_TOLERANCE]``.
+    A guess outside the bracket ``(lo, hi)`` (``lo`` keeps the floor, ``hi`` breaks it) is replaced
+    by the midpoint. It stops once a strength keeps the floor within ``_FLOOR_TOLERANCE`` or the
+    bracket is narrower than ``2**-_BISECT_STEPS``: usually 2-3 SSIM evaluations.
 
     Args:
         masked: ``strength -> (protected window, ssim)``.
-        floor: the key's SSIM floor.
+        floor: the SSIM the face must keep.
         ssim_full: SSIM at strength 1 (< floor).
 
     Returns:
@@ -158,9 +164,13 @@ def _strongest_within_floor(masked, floor: float, ssim_full: float):
     """
     lo, hi = 0.0, 1.0
     best = None
-    s, ssim_s = 1.0, ssim_full
+    target = 1.0 - floor - _FLOOR_TOLERANCE / 2  # 1 - SSIM in the middle of the accepted band
+    last, before = (1.0, 1.0 - ssim_full), None  # (strength, 1 - SSIM) of the last two measurements
     for _ in range(_SEARCH_STEPS):
-        guess = s * math.sqrt((1.0 - floor) / max(1.0 - ssim_s, 1e-12)) * (1.0 - _FLOOR_TOLERANCE)
+        power = 2.0
+        if before is not None and min(last[1], before[1]) > 0 and last[0] != before[0] and last[1] != before[1]:
+            power = min(max(math.log(last[1] / before[1]) / math.log(last[0] / before[0]), 1.0), 4.0)
+        guess = last[0] * (target / max(last[1], 1e-12)) ** (1.0 / power)
         s = guess if lo < guess < hi else (lo + hi) / 2
         out, ssim_s = masked(s)
         if ssim_s >= floor:
@@ -169,6 +179,7 @@ def _strongest_within_floor(masked, floor: float, ssim_full: float):
                 break
         else:
             hi = s
+        before, last = last, (s, 1.0 - ssim_s)
         if hi - lo < 2.0 ** -_BISECT_STEPS:
             break
     if best is None:

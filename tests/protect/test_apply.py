@@ -101,6 +101,20 @@ def test_floor_search_finds_nearly_the_strongest_mask_in_few_evaluations():
     assert float(face_ssim(stronger[None], image[None], weight)) < 0.95 + 0.002  # little headroom left
 
 
+@pytest.mark.parametrize("scale,power", [(0.1, 1.3), (0.08, 3.0), (0.06, 1.0)])
+def test_floor_search_fits_how_fast_ssim_falls(scale, power):
+    calls = []
+
+    def masked(strength):  # 1 - SSIM = scale * strength^power: the exponent is not the assumed 2
+        calls.append(strength)
+        return None, 1.0 - scale * strength ** power
+
+    strength, _, ssim = _strongest_within_floor(masked, 0.95, masked(1.0)[1])
+    exact = (0.05 / scale) ** (1 / power)
+    assert 0.95 <= ssim <= 0.951 and 0.98 * exact <= strength <= exact
+    assert len(calls) <= 4  # the full mask, then at most three guesses
+
+
 def test_floor_holds_on_the_8bit_photo_that_is_saved():
     image, matcher = (_photo(2) * 255).round() / 255, ToyRecognizer(0).eval()
     key = _key(matcher, image, epsilon=0.5, floor=0.95)

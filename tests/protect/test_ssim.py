@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from p3mask.protect.ssim import FaceDSSIM, FaceSSIM, face_dssim, face_ssim
+from p3mask.protect.ssim import FaceDSSIM, FaceSSIM, FixedReferenceSSIM, face_dssim, face_ssim
 
 
 def _images(seed: int = 0, shape=(2, 3, 24, 24)) -> torch.Tensor:
@@ -89,3 +89,24 @@ def test_region_shortcut_matches_full_map():
     full = ssim_map(x, y, 11, max_val=1.0).mean(dim=1, keepdim=True)
     expected = (full * weight).flatten(1).sum(1) / weight.flatten(1).sum(1)
     assert torch.allclose(face_ssim(x, y, weight), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("region", [(slice(0, 40), slice(0, 36)), (slice(6, 30), slice(9, 27)), (slice(0, 12), slice(20, 36))])
+def test_fixed_reference_ssim_equals_face_ssim(region):
+    reference = _images(3, (1, 3, 40, 36))
+    weight = torch.zeros(1, 1, 40, 36)
+    weight[..., region[0], region[1]] = _images(4, (1, 1, 40, 36))[..., region[0], region[1]] + 0.1
+    measure = FixedReferenceSSIM(reference, weight)
+    for k, noise in enumerate((0.0, 0.02, 0.1, 0.4)):
+        candidate = (reference + noise * (_images(5 + k, (1, 3, 40, 36)) - 0.5)).clamp(0, 1)
+        assert measure(candidate) == pytest.approx(float(face_ssim(candidate, reference, weight)), abs=1e-6)
+
+
+def test_fixed_reference_ssim_rejects_bad_inputs():
+    reference = _images(0, (1, 3, 24, 24))
+    with pytest.raises(ValueError, match="positive total weight"):
+        FixedReferenceSSIM(reference, torch.zeros(1, 1, 24, 24))
+    with pytest.raises(ValueError, match="one reference"):
+        FixedReferenceSSIM(_images(0, (2, 3, 24, 24)), torch.ones(1, 1, 24, 24))
+    with pytest.raises(ValueError, match="weight"):
+        FixedReferenceSSIM(reference, torch.ones(1, 1, 20, 24))
