@@ -80,21 +80,21 @@ def _window(matrix: torch.Tensor, frame: tuple[int, int], hw: tuple[int, int]) -
 
 @dataclass(frozen=True)
 class _MaskedFace:
-    """Where one face of the photo was masked: its photo window ``(y0, y1, x0, x1)`` and the mask's
-    ``(1, 1, h, w)`` coverage there (the face region its SSIM is measured on)."""
+    """Where one face of the photo was masked: its photo window ``(y0, y1, x0, x1)`` and the SSIM of
+    that window against the original photo over the mask's coverage (the face region)."""
 
     window: tuple[int, int, int, int]
-    cover: torch.Tensor
+    measure: FixedReferenceSSIM
 
 
 def _overlaps(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
     return a[0] < b[1] and b[0] < a[1] and a[2] < b[3] and b[2] < a[3]
 
 
-def _region_ssim(image: torch.Tensor, original: torch.Tensor, face: _MaskedFace) -> float:
-    """Face-region SSIM of one masked face of ``image`` against ``original``."""
+def _region_ssim(image: torch.Tensor, face: _MaskedFace) -> float:
+    """Face-region SSIM of one masked face of ``image`` against the original photo."""
     y0, y1, x0, x1 = face.window
-    return float(face_ssim(image[:, y0:y1, x0:x1][None], original[:, y0:y1, x0:x1][None], face.cover))
+    return face.measure(image[:, y0:y1, x0:x1][None])
 
 
 def _mask_face(
@@ -131,56 +131,66 @@ def _mask_face(
         ssim = measure(out)
         if neighbours:  # try it in place, measure the faces it reaches, put the photo back
             image[:, y0:y1, x0:x1] = out[0]
-            ssim = min([ssim] + [_region_ssim(image, original, face) for face in neighbours])
+            ssim = min([ssim] + [_region_ssim(image, face) for face in neighbours])
             image[:, y0:y1, x0:x1] = base[0]
         return out, ssim
 
     strength, (out, ssim) = 1.0, masked(1.0)
     if ssim < floor:
-        strength, out, ssim = _strongest_within_floor(masked, floor, ssim)
+        # Below this strength no change reaches half an 8-bit level: the photo would stay unchanged.
+        smallest = 0.5 / 255.0 / max(float(pasted.abs().max()), 1e-12)
+        zero = masked(0.0)[1] if neighbours else 1.0
+        strength, out, ssim = _strongest_within_floor(masked, floor, ssim, smallest, zero)
     image[:, y0:y1, x0:x1] = out[0]
     if neighbours:
         ssim = measure(out)  # this face's own SSIM for the report
-    return ssim, strength, _MaskedFace(window, cover)
+    return ssim, strength, _MaskedFace(window, measure)
 
 
-def _strongest_within_floor(masked, floor: float, ssim_full: float):
+def _strongest_within_floor(masked, floor: float, ssim_full: float, smallest: float = 0.0, ssim_zero: float = 1.0):
     """The largest strength in [0, 1) whose SSIM keeps ``floor``, when the full mask (``ssim_full``) breaks it.
 
-    A safeguarded secant search on the model ``1 - SSIM(s) = a * s**p``: the exponent ``p`` is fitted
-    to the last two measured strengths (2 until there are two; kept in [1, 4]) and each guess is the
-    strength where the model meets the middle of the accepted band ``[floor, floor + _FLOOR_TOLERANCE]``.
-    A guess outside the bracket ``(lo, hi)`` (``lo`` keeps the floor, ``hi`` breaks it) is replaced
-    by the midpoint. It stops once a strength keeps the floor within ``_FLOOR_TOLERANCE`` or the
-    bracket is narrower than ``2**-_BISECT_STEPS``: usually 2-3 SSIM evaluations.
+    A safeguarded secant search on the model ``1 - SSIM(s) = c + a * s**p``, ``c = 1 - ssim_zero``
+    (0 for a lone face; a masked neighbour's own loss when the mask reaches one): the exponent ``p``
+    is fitted to the last two measured strengths (2 until there are two; kept in [1, 4]) and each
+    guess is the strength where the model meets the middle of the accepted band
+    ``[floor, floor + _FLOOR_TOLERANCE]``. A guess outside the bracket ``(lo, hi)`` (``lo`` keeps
+    the floor, ``hi`` breaks it), or one after two guesses in a row broke the floor, is replaced by
+    the midpoint. It stops once a strength keeps the floor within ``_FLOOR_TOLERANCE``, the bracket
+    is narrower than ``2**-_BISECT_STEPS``, or every strength left is below ``smallest`` (too weak to
+    change the photo): usually 2-3 SSIM evaluations.
 
     Args:
         masked: ``strength -> (protected window, ssim)``.
         floor: the SSIM the face must keep.
         ssim_full: SSIM at strength 1 (< floor).
+        smallest: strengths below this change nothing (0: no such bound).
+        ssim_zero: SSIM at strength 0 (1 unless a neighbour has already lost some).
 
     Returns:
         ``(strength, protected window, ssim)``; strength 0 (the photo unchanged) when nothing else holds.
     """
     lo, hi = 0.0, 1.0
     best = None
-    target = 1.0 - floor - _FLOOR_TOLERANCE / 2  # 1 - SSIM in the middle of the accepted band
-    last, before = (1.0, 1.0 - ssim_full), None  # (strength, 1 - SSIM) of the last two measurements
-    for _ in range(_SEARCH_STEPS):
+    offset = 1.0 - ssim_zero
+    target = 1.0 - floor - _FLOOR_TOLERANCE / 2 - offset  # the model's a * s**p in the middle of the band
+    last, before = (1.0, 1.0 - ssim_full - offset), None  # (strength, a * s**p) of the last two measurements
+    broke = 0  # guesses in a row that broke the floor
+    for _ in range(_SEARCH_STEPS if target > 0 else 0):
         power = 2.0
         if before is not None and min(last[1], before[1]) > 0 and last[0] != before[0] and last[1] != before[1]:
             power = min(max(math.log(last[1] / before[1]) / math.log(last[0] / before[0]), 1.0), 4.0)
         guess = last[0] * (target / max(last[1], 1e-12)) ** (1.0 / power)
-        s = guess if lo < guess < hi else (lo + hi) / 2
+        s = guess if lo < guess < hi and broke < 2 else (lo + hi) / 2
         out, ssim_s = masked(s)
         if ssim_s >= floor:
-            lo, best = s, (s, out, ssim_s)
+            lo, best, broke = s, (s, out, ssim_s), 0
             if ssim_s - floor <= _FLOOR_TOLERANCE:
                 break
         else:
-            hi = s
-        before, last = last, (s, 1.0 - ssim_s)
-        if hi - lo < 2.0 ** -_BISECT_STEPS:
+            hi, broke = s, broke + 1
+        before, last = last, (s, 1.0 - ssim_s - offset)
+        if hi - lo < 2.0 ** -_BISECT_STEPS or hi <= smallest:
             break
     if best is None:
         out, ssim_s = masked(0.0)
@@ -241,7 +251,7 @@ def protect_image(
         faces.append(FaceOutcome(box_t, float(cos), strength > 0, ssim, strength))
     if len(masked) > 1:  # a later face's mask may reach an earlier face: report each SSIM on the final photo
         for i, where in masked:
-            faces[i] = replace(faces[i], ssim=_region_ssim(protected, image, where))
+            faces[i] = replace(faces[i], ssim=_region_ssim(protected, where))
     return protected, ProtectReport(faces)
 
 

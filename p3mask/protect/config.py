@@ -48,9 +48,9 @@ class ChameleonConfig:
     epsilon: float = 32.0 / 255.0  # L-inf bound of the mask, [0, 1] units (Chameleon's default is 16/255)
     ssim_floor: float = 0.95  # every protected photo keeps face-region SSIM >= this
     # Optimisation aims at SSIM >= floor + margin. 0: aim at the floor itself; the per-photo strength
-    # search (training photos and every new photo) then holds the floor exactly. On 10 seeded LFW users
-    # a margin of 0.01 left budget unused (mean SSIM 0.957) and sface identified 38% of the held-out
-    # photos of users whose team had it; at 0 (mean SSIM 0.952) it identified 23%.
+    # search (training photos and every new photo) then holds the floor exactly. On the README's 10
+    # evaluated LFW users a margin of 0.01 left budget unused (mean SSIM 0.957) and sface identified 38%
+    # of the held-out photos of users whose team had it; at 0 (mean SSIM 0.953), 20%.
     ssim_margin: float = 0.0
     epochs: int = 16  # passes over the user's photos
     batch_size: int = 2  # photos per mini-batch (one signed-gradient step per mini-batch)
