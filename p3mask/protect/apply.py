@@ -27,7 +27,7 @@ from p3mask.face.image_io import ImageLoadError, iter_image_files, load_image_wi
 from p3mask.models import load_model
 from p3mask.models.base import FaceRecognizer
 from p3mask.protect.key import P3Mask
-from p3mask.protect.ssim import WINDOW_SIZE, FixedReferenceSSIM, face_ssim
+from p3mask.protect.ssim import WINDOW_SIZE, FixedReferenceSSIM
 
 logger = logging.getLogger(__name__)
 

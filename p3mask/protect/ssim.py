@@ -105,8 +105,8 @@ class FixedReferenceSSIM:
 
     It computes what :func:`face_ssim` computes (the same Gaussian window, constants and reflect
     padding as :func:`kornia.metrics.ssim`), with the reference's local means and variances filtered
-    once and the candidate's three moment maps filtered in one separable pass: about half the work
-    of a :func:`face_ssim` call. The two agree to float rounding (a few 1e-7).
+    once and the candidate's three moment maps filtered in one separable pass (9 channels per call
+    where :func:`face_ssim` filters 15). The two agree to float rounding (a few 1e-7).
 
     Args:
         reference: ``(1, 3, H, W)`` RGB in [0, 1].
@@ -131,8 +131,7 @@ class FixedReferenceSSIM:
             raise ValueError("weight: the face region needs a positive total weight")
         self._weight = weight / weight.sum() / 3.0  # weighted mean over pixels and channels in one sum
         self._ref = reference[..., self._rows, self._cols]
-        kernel = get_gaussian_kernel1d(window_size, 1.5, device=reference.device, dtype=reference.dtype)
-        self._kernel = kernel
+        self._kernel = get_gaussian_kernel1d(window_size, 1.5, device=reference.device, dtype=reference.dtype)
         mu = self._blur(torch.cat([self._ref, self._ref * self._ref], dim=1))
         self._mu_ref, self._var_ref = mu[:, :3], mu[:, 3:] - mu[:, :3] ** 2
 
@@ -142,8 +141,7 @@ class FixedReferenceSSIM:
     @torch.no_grad()
     def __call__(self, candidate: torch.Tensor) -> float:
         """SSIM of ``candidate`` ``(1, 3, H, W)`` (the reference's shape) against the reference."""
-        if candidate.shape[-2:] != (self._rows.stop - self._rows.start, self._cols.stop - self._cols.start):
-            candidate = candidate[..., self._rows, self._cols]
+        candidate = candidate[..., self._rows, self._cols]
         moments = self._blur(torch.cat([candidate, candidate * candidate, candidate * self._ref], dim=1))
         mu, mu_ref = moments[:, :3], self._mu_ref
         var, cov = moments[:, 3:6] - mu * mu, moments[:, 6:] - mu * mu_ref
