@@ -8,7 +8,7 @@ it (minus writing per-epoch mask pictures), and splits the wall time into
 * ``detection``: YuNet on every photo (inside ``learn``);
 * ``optimisation``: the signed-gradient steps (sum of ``EpochStats.seconds``);
 * ``other``: the rest of ``learn``: telling the user's face from others, cutting the face regions,
-  clean reference embeddings, focal-diversity team selection, the per-photo SSIM floor, the final
+  clean reference embeddings, focal-diversity team selection, the per-photo quality floor, the final
   cosines.
 
 Achieved GFLOP/s of the optimisation are counted with :class:`torch.utils.flop_counter.FlopCounterMode`
@@ -38,7 +38,7 @@ from p3mask.models.base import FaceRecognizer
 from p3mask.models.thresholds import match_threshold
 from p3mask.protect.chameleon import LearnResult, learn, resolve_device
 from p3mask.protect.config import ChameleonConfig, get_config
-from p3mask.protect.ssim import face_dssim
+from p3mask.protect.optimizer import perceptual_loss
 from p3mask.protect.trainset import TrainingSet, build_training_set, model_frames
 
 TARGET_SECONDS = 60.0  # the issue: <= 60 s wall ...
@@ -51,8 +51,9 @@ FLOPS_COUNTED = (
     "interpolation and grid_sample warps are not counted) over one optimisation step rebuilt from its "
     "parts: for each team model, forward plus input-gradient backward on the mini-batch's aligned crops "
     "(weights are frozen, so no weight gradients), and pasting the mask onto the mini-batch's face regions "
-    "plus face-region DSSIM, forward and backward. Model FLOPs are exact per photo (they scale with the "
-    "batch); the paste+SSIM part is measured on the training set's own regions in order. Total = sum over "
+    "plus the perceptual loss (SSIMULACRA2 of the face in context), forward and backward. Model FLOPs are "
+    "exact per photo (they scale with the batch); the paste+SSIMULACRA2 part is measured on the training "
+    "set's own regions in order. Total = sum over "
     "epochs with each epoch's team."
 )
 
@@ -113,8 +114,9 @@ def model_flops(model: FaceRecognizer, batch: int, device: torch.device) -> int:
     return _counted(lambda: model(x).sum().backward())  # autograd.grad trips FlopCounterMode's module tracker
 
 
-def paste_ssim_flops(data: TrainingSet, to_frame: torch.Tensor, frame_size: tuple[int, int], batch: int) -> int:
-    """FLOPs of pasting the mask and face DSSIM, forward and backward, over all photos in batches of ``batch``."""
+def paste_quality_flops(data: TrainingSet, to_frame: torch.Tensor, frame_size: tuple[int, int], batch: int) -> int:
+    """FLOPs of pasting the mask and the perceptual loss (SSIMULACRA2 of the face in context), forward and
+    backward, over all photos in batches of ``batch``."""
     total = 0
     for idx in torch.arange(len(data), device=data.regions.device).split(batch):
         delta = torch.zeros(3, *frame_size, device=data.regions.device, requires_grad=True)
@@ -122,9 +124,8 @@ def paste_ssim_flops(data: TrainingSet, to_frame: torch.Tensor, frame_size: tupl
 
         def step():
             pasted, cover = paste_from_crop(delta.expand(len(idx), -1, -1, -1), to_frame[idx], regions.shape[-2:])
-            weight = cover * valid
-            dssim = face_dssim((regions + pasted * weight).clamp(0, 1), regions, weight)
-            dssim.mean().backward()
+            protected = (regions + pasted * cover * valid).clamp(0, 1)
+            perceptual_loss(regions, protected, data.contexts[idx.cpu()]).mean().backward()
 
         total += _counted(step)
     return total
@@ -135,16 +136,16 @@ def step_flops(result: LearnResult, data: TrainingSet, models: Mapping[str, Face
     """FLOPs of the optimisation of ``result`` (see :data:`FLOPS_COUNTED`).
 
     Returns:
-        {"per_photo": {model or "paste_ssim": FLOPs per photo per step}, "steps", "total", "per_step_mean"}.
+        {"per_photo": {model or "paste_quality": FLOPs per photo per step}, "steps", "total", "per_step_mean"}.
     """
     device = data.regions.device
     n, b = len(data), config.batch_size
     teams = [stats.team for stats in result.fit.history]
     members = sorted({name for team in teams for name in team})
     per_photo = {name: model_flops(models[name], b, device) / b for name in members}
-    ssim_epoch = paste_ssim_flops(data, data.matrices(config.frame_template), config.frame_size, b)
-    per_photo["paste_ssim"] = ssim_epoch / n
-    total = sum(n * sum(per_photo[name] for name in team) + ssim_epoch for team in teams)
+    quality_epoch = paste_quality_flops(data, data.matrices(config.frame_template), config.frame_size, b)
+    per_photo["paste_quality"] = quality_epoch / n
+    total = sum(n * sum(per_photo[name] for name in team) + quality_epoch for team in teams)
     steps = len(teams) * math.ceil(n / b)
     return {"per_photo": {k: int(v) for k, v in per_photo.items()}, "steps": steps, "total": int(total),
             "per_step_mean": int(total / steps) if steps else 0}
@@ -229,7 +230,8 @@ def run_learn(root=None, user: str | None = None, photos: int = TARGET_PHOTOS, p
         "flops": {**flops, "counted": FLOPS_COUNTED},
         "gflops_per_s": flops["total"] / optimisation_s / 1e9 if optimisation_s > 0 else None,
         "threads": machine["torch_threads"], "opencv_threads": machine["opencv_threads"],
-        "ssim_min": result.key.ssim_min, "ssim_mean": result.key.ssim_mean, "ssim_floor": result.key.ssim_floor,
+        "quality_min": result.key.quality_min, "quality_mean": result.key.quality_mean,
+        "quality_floor": result.key.quality_floor,
         "target": {
             "seconds": TARGET_SECONDS, "photos": TARGET_PHOTOS, "preset": TARGET_PRESET,
             "comparable": (len(paths) == TARGET_PHOTOS and config.preset == TARGET_PRESET and epochs is None

@@ -146,7 +146,8 @@ def learn_summary(r: dict) -> list[str]:
         f"+ detection {sec['detection']:.1f} + optimisation {sec['optimisation']:.1f} + other {sec['other']:.1f}",
         f"per epoch {epochs} s (mean {r['epoch_seconds_mean']:.2f} s); {r['flops']['steps']} steps of "
         f"{r['flops']['per_step_mean'] / 1e9:.2f} GFLOP: {gflops} GFLOP/s",
-        f"face SSIM min {r['ssim_min']:.4f}, mean {r['ssim_mean']:.4f} (floor {r['ssim_floor']:.2f})",
+        f"SSIMULACRA2 (face in context) min {r['quality_min']:.1f}, mean {r['quality_mean']:.1f} "
+        f"(floor {r['quality_floor']:.0f})",
         f"target <= {target['seconds']:.0f} s: {verdict}",
     ]
 

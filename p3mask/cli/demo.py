@@ -156,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
             pairs.append((image, load_image_with_info(written)[0]))  # measured as stored (8-bit, JPEG)
         rows = [r.as_dict() for r in _table(models, detector, train_images, pairs, result.key.team)]
     table = format_table(rows)
-    write_json({"user": user, "key": str(key_path), "held_out": len(pairs), "ssim_min": result.key.ssim_min,
+    write_json({"user": user, "key": str(key_path), "held_out": len(pairs), "quality_min": result.key.quality_min,
                 "learn_s": result.seconds, "rows": rows}, out / "demo_table.json")
     with atomic_path(out / "demo_table.md") as tmp:
         tmp.write_text(table + "\n")

@@ -53,8 +53,8 @@ def summary(result: LearnResult, path: Path) -> list[str]:
     key, fit = result.key, result.fit
     lines = [
         f"key written to {path} ({key.photos} photos, {result.seconds:.1f} s, team {','.join(key.team)})",
-        f"face-region SSIM on the training photos: min {key.ssim_min:.4f}, mean {key.ssim_mean:.4f} "
-        f"(floor {key.ssim_floor:.2f}; mask strength mean {float(fit.strength.mean()):.2f}, "
+        f"SSIMULACRA2 (face in context) on the training photos: min {key.quality_min:.1f}, mean "
+        f"{key.quality_mean:.1f} (floor {key.quality_floor:.0f}; mask strength mean {float(fit.strength.mean()):.2f}, "
         f"min {float(fit.strength.min()):.2f})",
     ]
     for name in fit.protected_cosine:

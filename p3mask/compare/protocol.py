@@ -65,7 +65,7 @@ def method_info(protector: Protector) -> dict:
     info = {}
     key = getattr(protector, "key", None)
     if key is not None:
-        info.update(team=list(key.team), ssim_train_min=key.ssim_min, ssim_train_mean=key.ssim_mean)
+        info.update(team=list(key.team), quality_train_min=key.quality_min, quality_train_mean=key.quality_mean)
     for attr in ("target_name", "scale", "bound", "ssim_train"):
         value = getattr(protector, attr, None)
         if value is not None:

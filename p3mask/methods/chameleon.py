@@ -66,8 +66,8 @@ class ChameleonProtector(Protector):
                 load_photos(user_photos), c, user=self.user, device=self.device, seed=self.seed, progress=False,
                 models=models, detector=self.detector, thresholds={n: self.threshold(n) for n in names},
             )
-        logger.info("chameleon: learned in %.1f s, team %s, training SSIM min %.4f",
-                    self.result.seconds, ",".join(self.key.team), self.key.ssim_min)
+        logger.info("chameleon: learned in %.1f s, team %s, training SSIMULACRA2 min %.1f",
+                    self.result.seconds, ",".join(self.key.team), self.key.quality_min)
 
     def protect(self, image: torch.Tensor) -> torch.Tensor:
         """Apply the user's key to ``image`` ``(3, H, W)`` RGB [0, 1] (strangers untouched)."""

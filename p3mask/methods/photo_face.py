@@ -145,8 +145,8 @@ class PhotoFace:
     ) -> PhotoFace:
         """Prepare the face at ``landmarks`` ``(5, 2)`` of ``image`` ``(3, H, W)`` for ``models``."""
         frames = [(FRAME_TEMPLATE, FRAME_SIZE), *model_frames(models)]
-        region, lmk = crop_region(image, landmarks, frames, max_face_scale)
-        full, full_lmk = crop_region(image, landmarks, frames[:1], math.inf)
+        region, lmk, _ = crop_region(image, landmarks, frames, max_face_scale)
+        full, full_lmk, _ = crop_region(image, landmarks, frames[:1], math.inf)
         x0, y0 = (landmarks[0] - full_lmk[0]).round().long().tolist()
         frame = torch.as_tensor(FRAME_TEMPLATE, dtype=torch.float32)
         to_crop = {

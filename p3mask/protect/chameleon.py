@@ -139,9 +139,9 @@ def learn(
     fit = Chameleon(models, thresholds, config, seed=seed, progress=progress, out_dir=user_dir).fit(data.to(device))
     references = {**fit.references, config.match_model: match_ref}
     key = P3Mask(
-        mask=fit.mask, epsilon=config.epsilon, frame_size=config.frame_size, template=config.frame_template,
-        team=fit.team, ssim_floor=config.ssim_floor, ssim_min=float(fit.ssim.min()),
-        ssim_mean=float(fit.ssim.mean()), preset=config.preset, user=user, references=references,
+        mask=fit.mask, epsilon=config.rgb_bound, frame_size=config.frame_size, template=config.frame_template,
+        team=fit.team, quality_floor=config.quality_floor, quality_min=float(fit.quality.min()),
+        quality_mean=float(fit.quality.mean()), preset=config.preset, user=user, references=references,
         match_model=config.match_model, match_threshold=thresholds[config.match_model], photos=len(data),
     )
     return LearnResult(key, fit, data.names, skipped, time.perf_counter() - start)

@@ -1,17 +1,16 @@
 """Configuration of Chameleon mask learning: one frozen dataclass and its named presets.
 
-The presets trade protection strength against visibility: each fixes the face-region SSIM floor the
-protected photos must keep and the L-inf cap ``epsilon`` on any one pixel's change. The SSIM floor is
-the constraint that binds: the cap is set twice as high as Chameleon's 16/255, so the optimiser may
-put larger changes where SSIM tolerates them (texture, slow shading) instead of spreading a flat
-budget. ``mid`` is the default.
+The presets trade protection strength against visibility by what people see: each fixes the
+SSIMULACRA2 floor (:mod:`p3mask.quality.ssimulacra2`, measured on the face in context, the square
+twice the face box around it) that every protected photo keeps, and the L-inf caps on the mask:
+``epsilon`` on its luma and ``chroma_ratio * epsilon`` on its two chroma components (skin-tone shifts
+are the change people see first). SSIMULACRA2's published bands: 80 "not noticeable side by side",
+70 "barely noticeable side by side at 1:1", 50 "medium quality". ``mid`` is the default.
 
 Example:
     >>> from p3mask.protect.config import PRESETS, get_config
-    >>> get_config("mid").ssim_floor
-    0.95
-    >>> round(get_config("mid").epsilon * 255)
-    32
+    >>> get_config("mid").quality_floor
+    70.0
     >>> get_config("mid", epochs=5).epochs
     5
 """
@@ -34,6 +33,11 @@ HELD_OUT_MODEL = "dlib"
 CANONICAL_SIZE: tuple[int, int] = (128, 128)
 CANONICAL_TEMPLATE: tuple[tuple[float, float], ...] = tuple((x + 8.0, y + 8.0) for x, y in ARCFACE_112)
 
+# The mask is bounded in YCbCr (ITU-R BT.601): RGB = Y + CHROMA_TO_RGB @ (Cb, Cr). The largest RGB
+# contribution of unit chroma components is B's 1.772 * |Cb|.
+CHROMA_TO_RGB: tuple[tuple[float, float], ...] = ((0.0, 1.402), (-0.344136, -0.714136), (1.772, 0.0))
+CHROMA_TO_RGB_MAX = 1.772
+
 
 @dataclass(frozen=True)
 class ChameleonConfig:
@@ -41,17 +45,16 @@ class ChameleonConfig:
 
     Values are in image units of [0, 1] (``epsilon = 32/255`` means 32 grey levels of 255).
     The CLI flags ``--preset``, ``--epochs`` and ``--team`` map onto ``preset``/``epsilon``/
-    ``ssim_floor``, ``epochs`` and ``team``; the other fields are for library callers.
+    ``quality_floor``, ``epochs`` and ``team``; the other fields are for library callers.
     """
 
     preset: str = "mid"  # name of the preset these values started from (stored in the key)
-    epsilon: float = 32.0 / 255.0  # L-inf bound of the mask, [0, 1] units (Chameleon's default is 16/255)
-    ssim_floor: float = 0.95  # every protected photo keeps face-region SSIM >= this
-    # Optimisation aims at SSIM >= floor + margin. 0: aim at the floor itself; the per-photo strength
-    # search (training photos and every new photo) then holds the floor exactly. On the README's 10
-    # evaluated LFW users a margin of 0.01 left budget unused (mean SSIM 0.957) and sface identified 38%
-    # of the held-out photos of users whose team had it; at 0 (mean SSIM 0.953), 20%.
-    ssim_margin: float = 0.0
+    epsilon: float = 12.0 / 255.0  # L-inf bound of the mask's luma, [0, 1] units (Chameleon's default is 16/255)
+    chroma_ratio: float = 0.5  # bound of each chroma component (YCbCr Cb, Cr) as a fraction of epsilon
+    quality_floor: float = 70.0  # every protected photo keeps SSIMULACRA2 (face in context) >= this
+    # Optimisation aims at SSIMULACRA2 >= floor + margin; the per-photo strength search (training photos
+    # and every new photo) then holds the floor exactly on the saved 8-bit photo.
+    quality_margin: float = 0.0
     epochs: int = 16  # passes over the user's photos
     batch_size: int = 2  # photos per mini-batch (one signed-gradient step per mini-batch)
     momentum: float = 0.9  # momentum of the signed-gradient steps (MI-FGSM style); 0 disables it
@@ -59,11 +62,11 @@ class ChameleonConfig:
     step_size: float = 0.25  # first signed-gradient step, as a fraction of epsilon; cosine-decayed
     final_step_size: float = 0.02  # last step, as a fraction of epsilon
     focus: float = 0.1  # temperature (radians) weighting team members towards the least fooled; 0: plain mean
-    penalty_init: float = 1.0  # first weight of the DSSIM penalty (Chameleon starts at 1)
+    penalty_init: float = 1.0  # first weight of the perceptual penalty (Chameleon starts at 1)
     penalty_min: float = 1.0 / 128.0  # lower bound of the adaptive penalty weight
     penalty_max: float = 128.0  # upper bound of the adaptive penalty weight
-    penalty_on: str = "mean"  # batch DSSIM statistic that drives the penalty weight: "mean" or "max"
-    penalty_band: float = 0.1  # relative band around the DSSIM budget in which the weight is kept
+    penalty_on: str = "mean"  # batch statistic of the perceptual loss that drives the penalty weight: "mean" or "max"
+    penalty_band: float = 0.1  # relative band around the perceptual budget in which the weight is kept
     team: tuple[str, ...] | None = None  # fixed team, or None to select it by focal diversity
     team_size: int = 3  # members of an automatically selected team (>= 2: diversity needs two)
     pool: tuple[str, ...] = DEFAULT_POOL  # candidate team members
@@ -79,19 +82,26 @@ class ChameleonConfig:
         _check_config(self)
 
     @property
-    def dssim_budget(self) -> float:
-        """DSSIM = (1 - SSIM) / 2 that the optimisation aims at: ``(1 - floor - margin) / 2``."""
-        return (1.0 - self.ssim_floor - self.ssim_margin) / 2.0
+    def quality_budget(self) -> float:
+        """Perceptual loss ``(100 - SSIMULACRA2) / 100`` that the optimisation aims at."""
+        return (100.0 - self.quality_floor - self.quality_margin) / 100.0
+
+    @property
+    def rgb_bound(self) -> float:
+        """L-inf bound of the mask in RGB: luma plus the largest chroma contribution (YCbCr -> RGB)."""
+        return self.epsilon * (1.0 + CHROMA_TO_RGB_MAX * self.chroma_ratio)
 
 
 def _check_config(cfg: ChameleonConfig) -> None:
     """Raise ``ValueError`` on values that would make learning meaningless."""
     if not 0.0 < cfg.epsilon <= 1.0:
         raise ValueError(f"epsilon must be in (0, 1], got {cfg.epsilon}")
-    if not 0.0 < cfg.ssim_floor < 1.0 or not 0.0 <= cfg.ssim_margin < 1.0 - cfg.ssim_floor:
+    if not 0.0 <= cfg.chroma_ratio <= 1.0:
+        raise ValueError(f"chroma_ratio must be in [0, 1], got {cfg.chroma_ratio}")
+    if not 0.0 < cfg.quality_floor < 100.0 or not 0.0 <= cfg.quality_margin < 100.0 - cfg.quality_floor:
         raise ValueError(
-            f"expected 0 < ssim_floor < 1 and 0 <= ssim_margin < 1 - ssim_floor, "
-            f"got floor={cfg.ssim_floor}, margin={cfg.ssim_margin}"
+            f"expected 0 < quality_floor < 100 and 0 <= quality_margin < 100 - quality_floor, "
+            f"got floor={cfg.quality_floor}, margin={cfg.quality_margin}"
         )
     for name in ("epochs", "batch_size", "team_size", "reselect_every", "mask_downsample"):
         if getattr(cfg, name) < 1:
@@ -115,13 +125,12 @@ def _check_config(cfg: ChameleonConfig) -> None:
         raise ValueError(f"frame_template must hold 5 (x, y) points, got {cfg.frame_template}")
 
 
-# Named presets. "mid" is the default; each level raises epsilon and lowers the SSIM floor.
-# At the same SSIM floor of 0.95, raising mid's cap from 16/255 to 32/255 raised the top-1 PSR of 5
-# seeded LFW users on every model (unseen dlib 0.86 -> 0.97); 48/255 gained nothing more.
+# Named presets by SSIMULACRA2 band: "low" not noticeable side by side (80), "mid" (the default)
+# barely noticeable (70), "high" 60. Each level raises the caps with the budget.
 PRESETS: dict[str, ChameleonConfig] = {
-    "low": ChameleonConfig(preset="low", epsilon=16.0 / 255.0, ssim_floor=0.97),
-    "mid": ChameleonConfig(preset="mid", epsilon=32.0 / 255.0, ssim_floor=0.95),
-    "high": ChameleonConfig(preset="high", epsilon=48.0 / 255.0, ssim_floor=0.92),
+    "low": ChameleonConfig(preset="low", epsilon=8.0 / 255.0, quality_floor=80.0),
+    "mid": ChameleonConfig(preset="mid", epsilon=12.0 / 255.0, quality_floor=70.0),
+    "high": ChameleonConfig(preset="high", epsilon=16.0 / 255.0, quality_floor=60.0),
 }
 
 DEFAULT_PRESET = "mid"

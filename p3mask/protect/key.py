@@ -6,7 +6,8 @@ On disk a key is a safetensors file (never pickle) with a JSON header::
               "reference.<name>" (D,) float32, the user's clean reference embedding for model <name>
     metadata: "format"  = "p3mask-key"
               "version" = "1"
-              "meta"    = JSON: epsilon, frame_size, template (the frame's 5 landmarks), team, ssim_floor, ssim_min, ssim_mean, preset,
+              "meta"    = JSON: epsilon, frame_size, template (the frame's 5 landmarks), team, quality_floor,
+                          quality_min, quality_mean (SSIMULACRA2 of the face in context), preset,
                           user, match_model, match_threshold, photos, p3mask_version
 
 Keys are written atomically with owner-only permissions (0o600): a key is personal. A file that is
@@ -39,10 +40,10 @@ if TYPE_CHECKING:
     from p3mask.protect.apply import ProtectReport
 
 FORMAT_NAME = "p3mask-key"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: a perceptual (SSIMULACRA2) floor; version 1 keys held an SSIM floor
 KEY_SUFFIX = ".p3m"
 _META_FIELDS = (
-    "epsilon", "frame_size", "template", "team", "ssim_floor", "ssim_min", "ssim_mean", "preset", "user",
+    "epsilon", "frame_size", "template", "team", "quality_floor", "quality_min", "quality_mean", "preset", "user",
     "match_model", "match_threshold", "photos",
 )
 # Float slack when checking |mask| <= epsilon after a float32 round trip.
@@ -64,10 +65,10 @@ class P3Mask:
         template: five landmarks ``(x, y)`` in frame pixels (eye smaller x, eye larger x, nose,
             mouth smaller x, mouth larger x).
         team: models the mask was optimised against at the end of learning.
-        ssim_floor: face-region SSIM every protected photo must keep; :meth:`apply` weakens the mask
-            on a face where it would fall below.
-        ssim_min: lowest face-region SSIM over the training photos.
-        ssim_mean: mean face-region SSIM over the training photos.
+        quality_floor: SSIMULACRA2 (face in context) every protected photo must keep; :meth:`apply`
+            weakens the mask on a face where it would fall below.
+        quality_min: lowest SSIMULACRA2 over the training photos.
+        quality_mean: mean SSIMULACRA2 over the training photos.
         preset: preset name the mask was learned with.
         user: the user's name.
         references: model name -> ``(D,)`` L2-normalised clean reference embedding of the user.
@@ -81,9 +82,9 @@ class P3Mask:
     frame_size: tuple[int, int]
     template: tuple[tuple[float, float], ...]
     team: tuple[str, ...]
-    ssim_floor: float
-    ssim_min: float
-    ssim_mean: float
+    quality_floor: float
+    quality_min: float
+    quality_mean: float
     preset: str
     user: str
     references: dict[str, torch.Tensor] = field(repr=False)
@@ -177,6 +178,7 @@ def _check_header(path: Path, header: dict[str, str]) -> None:
     if header.get("version") != str(FORMAT_VERSION):
         raise KeyFileError(
             f"{path}: p3mask key format version {header.get('version')!r}, this p3mask reads version {FORMAT_VERSION}"
+            + ("; version 1 keys held an SSIM floor: learn the key again" if header.get("version") == "1" else "")
         )
 
 
@@ -195,9 +197,9 @@ def _from_parts(path: Path, header: dict[str, str], tensors: dict[str, torch.Ten
             frame_size=(int(meta["frame_size"][0]), int(meta["frame_size"][1])),
             template=tuple((float(x), float(y)) for x, y in meta["template"]),
             team=tuple(str(m) for m in meta["team"]),
-            ssim_floor=float(meta["ssim_floor"]),
-            ssim_min=float(meta["ssim_min"]),
-            ssim_mean=float(meta["ssim_mean"]),
+            quality_floor=float(meta["quality_floor"]),
+            quality_min=float(meta["quality_min"]),
+            quality_mean=float(meta["quality_mean"]),
             preset=str(meta["preset"]),
             user=str(meta["user"]),
             references=references,

@@ -11,13 +11,16 @@
    the mask fools them so far (``config.focus``: a softmax of their negated mean angular distances), so that the
    hardest member is not left behind by easy ones that a plain mean would keep pushing.
    The objective is maximised with signed-gradient steps
-   (with momentum; cosine-decayed step size), each followed by projection onto the L-inf ball.
-2. **Perceptibility optimisation.** ``loss = -sum_m w_m angle_m + lambda * mean(max(0, DSSIM - budget))``
-   with the face-region DSSIM of :mod:`p3mask.protect.ssim` and the adaptive ``lambda`` of
-   :mod:`p3mask.protect.penalty` (driven by the batch's mean or worst DSSIM, ``config.penalty_on``).
-   After learning, each training photo gets the largest strength <= 1 of the mask that keeps its
-   SSIM at the preset's floor, the same rule :func:`p3mask.protect.apply.protect_image` applies to
-   every new photo, so the floor holds on every protected photo.
+   (with momentum; cosine-decayed step size), each followed by projection onto the L-inf box.
+2. **Perceptibility optimisation.** The mask is parametrised in YCbCr: its luma is bounded by
+   ``epsilon`` and each chroma component by ``chroma_ratio * epsilon`` (people see skin-tone shifts
+   first). ``loss = -sum_m w_m angle_m + lambda * mean(max(0, P - budget))`` with the perceptual loss
+   ``P = (100 - SSIMULACRA2) / 100`` of each photo's face in context (:mod:`p3mask.quality.ssimulacra2`,
+   differentiable) and the adaptive ``lambda`` of :mod:`p3mask.protect.penalty` (driven by the batch's
+   mean or worst ``P``, ``config.penalty_on``). After learning, each training photo gets the largest
+   strength <= 1 of the mask that keeps its SSIMULACRA2 at the preset's floor
+   (:func:`p3mask.protect.floor.strongest_within_floor`, the rule
+   :func:`p3mask.protect.apply.protect_image` applies to every new photo).
 3. **Focal-diversity ensemble.** The team is selected from the pool by :mod:`p3mask.protect.focal`
    at the start and reselected every ``reselect_every`` epochs from the current mask's outcomes.
 """
@@ -38,17 +41,17 @@ from tqdm.auto import tqdm
 from p3mask.face.align import paste_from_crop, warp_to_crop
 from p3mask.models.base import FaceRecognizer
 from p3mask.protect import visuals
-from p3mask.protect.config import ChameleonConfig
+from p3mask.protect.config import CHROMA_TO_RGB, ChameleonConfig
+from p3mask.protect.floor import strongest_within_floor
 from p3mask.protect.focal import failure_matrix, select_team
 from p3mask.protect.penalty import AdaptivePenalty
-from p3mask.protect.ssim import face_dssim, face_ssim
 from p3mask.protect.trainset import TrainingSet
+from p3mask.quality import SSIMULACRA2Reference, ssimulacra2
 
 logger = logging.getLogger(__name__)
 
 _COS_CLAMP = 1.0 - 1e-6  # keeps arccos differentiable at |cos| = 1
 _EVAL_CHUNK = 16  # photos per forward pass when only evaluating
-_FLOOR_BISECT_STEPS = 10  # resolution 2^-10 of the per-photo strength that holds the SSIM floor
 
 
 @dataclass(frozen=True)
@@ -59,9 +62,8 @@ class EpochStats:
     seconds: float  # wall time of the epoch's optimisation steps
     loss: float  # total loss
     feature_distance: float  # angular distance to the clean reference, radians, mean over team and photos
-    dssim: float  # face-region DSSIM
-    ssim: float  # face-region SSIM
-    ssim_min: float  # lowest face-region SSIM of any photo in the epoch
+    quality: float  # SSIMULACRA2 of the face in context
+    quality_min: float  # lowest SSIMULACRA2 of any photo in the epoch
     penalty: float  # adaptive penalty weight at the end of the epoch
     team: tuple[str, ...]  # team used during the epoch
 
@@ -70,22 +72,23 @@ class EpochStats:
 class MaskResult:
     """Output of :meth:`Chameleon.fit`."""
 
-    mask: torch.Tensor  # (3, h, w) final mask in the canonical frame, |mask| <= epsilon
+    mask: torch.Tensor  # (3, h, w) final RGB mask in the canonical frame, |mask| <= config.rgb_bound
     team: tuple[str, ...]  # team at the end of learning
     references: dict[str, torch.Tensor]  # model -> (D,) clean reference embedding
     history: list[EpochStats]
-    ssim: torch.Tensor  # (N,) face-region SSIM of each training photo with the final mask at its strength
+    quality: torch.Tensor  # (N,) SSIMULACRA2 (face in context) of each training photo at its strength
     clean_cosine: dict[str, torch.Tensor] = field(default_factory=dict)  # model -> (N,) clean photo vs reference
     protected_cosine: dict[str, torch.Tensor] = field(default_factory=dict)  # model -> (N,) protected vs reference
-    strength: torch.Tensor | None = None  # (N,) fraction of the mask each training photo takes (SSIM floor)
+    strength: torch.Tensor | None = None  # (N,) fraction of the mask each training photo takes (quality floor)
 
 
 @dataclass
 class _State:
     """Working values of one :meth:`Chameleon.fit` call."""
 
-    param: torch.Tensor  # (1, 3, h/k, w/k) the mask before upsampling and feathering
-    velocity: torch.Tensor  # momentum buffer, same shape
+    param: torch.Tensor  # (1, 3, h/k, w/k) the mask in YCbCr (Y, Cb, Cr) before upsampling and feathering
+    bound: torch.Tensor  # (1, 3, 1, 1) L-inf bound of each YCbCr component
+    velocity: torch.Tensor  # momentum buffer, same shape as param
     window: torch.Tensor  # (1, 1, h, w) feathering weights
     penalty: AdaptivePenalty
     team: tuple[str, ...]
@@ -146,6 +149,27 @@ def jitter_matrices(matrices: torch.Tensor, size: tuple[int, int], amount: float
     ty = cy - sin * cx - cos * cy + u[:, 3] * amount
     jitter = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)  # (B, 2, 3)
     return jitter[:, :, :2] @ matrices + torch.cat([matrices.new_zeros(b, 2, 2), jitter[:, :, 2:]], 2)
+
+
+def ycbcr_to_rgb(ycbcr: torch.Tensor) -> torch.Tensor:
+    """``(B, 3, H, W)`` YCbCr change (Y, Cb, Cr; BT.601, no offsets) -> ``(B, 3, H, W)`` RGB change."""
+    matrix = torch.tensor(CHROMA_TO_RGB, dtype=ycbcr.dtype, device=ycbcr.device)  # (3, 2)
+    return ycbcr[:, :1] + torch.einsum("rc,bchw->brhw", matrix, ycbcr[:, 1:])
+
+
+def perceptual_loss(regions: torch.Tensor, protected: torch.Tensor, contexts: torch.Tensor) -> torch.Tensor:
+    """``(B,)`` perceptual loss ``(100 - SSIMULACRA2) / 100`` of each photo's face in context.
+
+    Args:
+        regions: ``(B, 3, H, W)`` clean regions in [0, 1].
+        protected: ``(B, 3, H, W)`` the same regions protected (differentiable).
+        contexts: ``(B, 4)`` ``(y0, y1, x0, x1)`` of each face in context in region pixels.
+    """
+    losses = []
+    for i, (y0, y1, x0, x1) in enumerate(contexts.tolist()):
+        score = ssimulacra2(regions[i:i + 1, :, y0:y1, x0:x1], protected[i:i + 1, :, y0:y1, x0:x1])
+        losses.append((100.0 - score) / 100.0)
+    return torch.cat(losses)
 
 
 def _angles(emb: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
@@ -214,8 +238,8 @@ class Chameleon:
 
     # ---------------------------------------------------------------- the loop
     def _delta(self, state: _State) -> torch.Tensor:
-        """``(3, h, w)`` mask: the parameter upsampled bilinearly and feathered at the border."""
-        param = state.param
+        """``(3, h, w)`` RGB mask: the YCbCr parameter in RGB, upsampled bilinearly, feathered at the border."""
+        param = ycbcr_to_rgb(state.param)
         if param.shape[-2:] != state.window.shape[-2:]:
             param = F.interpolate(param, size=state.window.shape[-2:], mode="bilinear", align_corners=False)
         return (param * state.window)[0]
@@ -235,9 +259,9 @@ class Chameleon:
     def _step(self, state: _State, batch, refs) -> dict[str, float]:
         """One signed-gradient step on one mini-batch; updates ``state`` in place."""
         c = self.config
-        regions, valid, to_frame, crops = batch
+        regions, valid, to_frame, crops, contexts = batch
         state.param.requires_grad_(True)
-        protected, weight = composite(regions, valid, self._delta(state), to_frame)
+        protected, _ = composite(regions, valid, self._delta(state), to_frame)
         angles = []
         for name in state.team:
             size = self.models[name].input_size
@@ -245,19 +269,22 @@ class Chameleon:
             angles.append(_angles(self.models[name](warp_to_crop(protected, to_crop, size)), refs[name]))
         per_model = torch.stack([a.mean() for a in angles])  # (team,) mean angular distance per member
         feature = per_model.mean()
-        dssim = face_dssim(protected, regions, weight)
+        perceptual = perceptual_loss(regions, protected, contexts)
         objective = (self._member_weights(per_model) * per_model).sum()
-        loss = -objective + state.penalty.weight * F.relu(dssim - state.penalty.budget).mean()
+        loss = -objective + state.penalty.weight * F.relu(perceptual - state.penalty.budget).mean()
         (grad,) = torch.autograd.grad(loss, state.param)
         state.param.requires_grad_(False)
         with torch.no_grad():
             state.velocity.mul_(c.momentum).add_(grad / grad.abs().mean().clamp_min(1e-12))
-            state.param.sub_(self._step_size(state) * state.velocity.sign()).clamp_(-c.epsilon, c.epsilon)
+            step = self._step_size(state) / c.epsilon * state.bound  # each component's step in its own bound
+            state.param.sub_(step * state.velocity.sign())
+            state.param.copy_(torch.maximum(torch.minimum(state.param, state.bound), -state.bound))
         state.step += 1
-        dssim = dssim.detach()
-        state.penalty.update(float(dssim.max() if c.penalty_on == "max" else dssim.mean()))
-        return {"loss": float(loss.detach()), "feat": float(feature.detach()), "dssim": float(dssim.mean()),
-                "ssim": float(1 - 2 * dssim.mean()), "ssim_min": float(1 - 2 * dssim.max())}
+        perceptual = perceptual.detach()
+        state.penalty.update(float(perceptual.max() if c.penalty_on == "max" else perceptual.mean()))
+        quality = 100.0 - 100.0 * perceptual
+        return {"loss": float(loss.detach()), "feat": float(feature.detach()), "quality": float(quality.mean()),
+                "quality_min": float(quality.min())}
 
     def _epoch(self, epoch: int, state: _State, data: TrainingSet, to_frame, crops, refs) -> EpochStats:
         c = self.config
@@ -267,23 +294,25 @@ class Chameleon:
                    dynamic_ncols=True, unit="batch")
         logs, start = [], time.perf_counter()
         for idx in bar:
-            batch = (data.regions[idx], data.valid[idx], to_frame[idx], {k: v[idx] for k, v in crops.items()})
+            batch = (data.regions[idx], data.valid[idx], to_frame[idx], {k: v[idx] for k, v in crops.items()},
+                     data.contexts[idx.cpu()])
             logs.append(self._step(state, batch, refs))
             mean = {k: sum(d[k] for d in logs) / len(logs) for k in logs[0]}
-            bar.set_postfix_str(f"L {mean['loss']:.4f} | feat {mean['feat']:.4f} | DSSIM {mean['dssim']:.4f} | "
-                                f"SSIM {mean['ssim']:.4f} | team {','.join(state.team)}")
+            bar.set_postfix_str(f"L {mean['loss']:.4f} | feat {mean['feat']:.4f} | SSIMULACRA2 {mean['quality']:.1f} | "
+                                f"team {','.join(state.team)}")
         bar.close()
-        return EpochStats(epoch, time.perf_counter() - start, mean["loss"], mean["feat"], mean["dssim"],
-                          mean["ssim"], min(d["ssim_min"] for d in logs), state.penalty.weight, state.team)
+        return EpochStats(epoch, time.perf_counter() - start, mean["loss"], mean["feat"], mean["quality"],
+                          min(d["quality_min"] for d in logs), state.penalty.weight, state.team)
 
     def _init_state(self, data: TrainingSet, team: tuple[str, ...]) -> _State:
         c = self.config
         generator = torch.Generator().manual_seed(self.seed)
         shape = (1, 3, c.frame_size[0] // c.mask_downsample, c.frame_size[1] // c.mask_downsample)
         device = data.regions.device
-        param = ((torch.rand(shape, generator=generator) * 2 - 1) * c.epsilon * c.step_size).to(device)
-        penalty = AdaptivePenalty(c.dssim_budget, c.penalty_init, c.penalty_min, c.penalty_max, c.penalty_band)
-        return _State(param, torch.zeros_like(param), feather_window(c.frame_size, c.feather, device), penalty,
+        bound = torch.tensor([1.0, c.chroma_ratio, c.chroma_ratio], device=device).view(1, 3, 1, 1) * c.epsilon
+        param = (torch.rand(shape, generator=generator) * 2 - 1).to(device) * bound * c.step_size
+        penalty = AdaptivePenalty(c.quality_budget, c.penalty_init, c.penalty_min, c.penalty_max, c.penalty_band)
+        return _State(param, bound, torch.zeros_like(param), feather_window(c.frame_size, c.feather, device), penalty,
                       team, generator, 0, c.epochs * math.ceil(len(data) / c.batch_size))
 
     def fit(self, data: TrainingSet) -> MaskResult:
@@ -304,43 +333,39 @@ class Chameleon:
                 protected, _ = self._protect_all(data, to_frame, self._delta(state))
                 state.team = self._select(self._cosines(protected, crops, refs), state.team)
         delta = self._delta(state).detach()
-        protected, ssims, strength = self._hold_floor(data, to_frame, delta)
+        protected, quality, strength = self._hold_floor(data, to_frame, delta)
         if self.out_dir is not None:
             visuals.save_before_after(data.regions, protected, self.out_dir / "before_after.png")
-        return MaskResult(delta.cpu(), state.team, {k: v.cpu() for k, v in refs.items()}, history, ssims,
+        return MaskResult(delta.cpu(), state.team, {k: v.cpu() for k, v in refs.items()}, history, quality,
                           clean, self._cosines(protected, crops, refs), strength)
 
-    # -------------------------------------------------------------- SSIM floor
+    # ----------------------------------------------------------- quality floor
     @torch.no_grad()
     def _hold_floor(self, data: TrainingSet, to_frame, delta) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Protect every training photo at the largest strength <= 1 that keeps its SSIM >= the floor.
+        """Protect every training photo at the largest strength <= 1 that keeps its face in context at the
+        SSIMULACRA2 floor (:func:`p3mask.protect.floor.strongest_within_floor`, as for new photos).
 
         Returns:
-            ``(protected (N,3,H,W), ssim (N,), strength (N,))``; strength found by bisection, only
-            for the photos below the floor at full strength.
+            ``(protected (N,3,H,W), quality (N,), strength (N,))``.
         """
-        floor = self.config.ssim_floor
-        parts = [paste_from_crop(delta.expand(len(idx), -1, -1, -1), to_frame[idx], data.regions.shape[-2:])
-                 for idx in torch.arange(len(data), device=data.regions.device).split(_EVAL_CHUNK)]
-        weight = torch.cat([p[1] for p in parts]) * data.valid
-        change = torch.cat([p[0] for p in parts]) * weight
+        floor = self.config.quality_floor
+        protected, strengths, qualities = [], [], []
+        for i, (y0, y1, x0, x1) in enumerate(data.contexts.tolist()):
+            region = data.regions[i:i + 1]
+            pasted, cover = paste_from_crop(delta[None], to_frame[i:i + 1], region.shape[-2:])
+            change = pasted * cover * data.valid[i:i + 1]
+            measure = SSIMULACRA2Reference(region[..., y0:y1, x0:x1])
 
-        def measure(idx: torch.Tensor, strength: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            out = (data.regions[idx] + strength.view(-1, 1, 1, 1) * change[idx]).clamp(0, 1)
-            return out, face_ssim(out, data.regions[idx], weight[idx])
+            def masked(strength: float, region=region, change=change, measure=measure, box=(y0, y1, x0, x1)):
+                out = (region + strength * change).clamp(0, 1)
+                return out, float(measure(out[..., box[0]:box[1], box[2]:box[3]]))
 
-        everyone = torch.arange(len(data), device=delta.device)
-        strength = torch.ones(len(data), device=delta.device)
-        _, ssims = measure(everyone, strength)
-        need = (ssims < floor).nonzero().flatten()
-        if need.numel():
-            lo, hi = torch.zeros(need.numel(), device=delta.device), torch.ones(need.numel(), device=delta.device)
-            for _ in range(_FLOOR_BISECT_STEPS):
-                mid = (lo + hi) / 2
-                ok = measure(need, mid)[1] >= floor
-                lo, hi = torch.where(ok, mid, lo), torch.where(ok, hi, mid)
-            strength[need] = lo
-            logger.info("%d of %d training photos take a weaker mask (min strength %.3f) to keep SSIM >= %.3f",
-                        need.numel(), len(data), float(lo.min()), floor)
-        protected, ssims = measure(everyone, strength)
-        return protected, ssims.cpu(), strength.cpu()
+            strength, out, quality = strongest_within_floor(masked, floor)
+            protected.append(out)
+            strengths.append(strength)
+            qualities.append(quality)
+        weaker = [s for s in strengths if s < 1.0]
+        if weaker:
+            logger.info("%d of %d training photos take a weaker mask (min strength %.3f) to keep SSIMULACRA2 >= %.1f",
+                        len(weaker), len(data), min(weaker), floor)
+        return torch.cat(protected), torch.tensor(qualities), torch.tensor(strengths)

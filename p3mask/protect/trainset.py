@@ -1,7 +1,8 @@
 """The user's photos, prepared for mask optimisation.
 
 Each training photo is reduced to the region around the user's face that any recogniser's aligned
-crop (and the mask frame) can reach, downscaled first when the face is much larger than the mask
+crop (and the mask frame) can reach, and the face in context whose perceptual quality is held
+(:func:`p3mask.quality.face_in_context`), downscaled first when the face is much larger than the mask
 frame, and padded to a common size so that a mini-batch is one tensor. Warping a region gives the
 same crop as warping the whole photo, so optimising on regions is optimising what a recogniser
 sees after re-detecting and re-aligning the face, at a fraction of the cost.
@@ -22,6 +23,7 @@ from p3mask.face.detect import FaceDetector
 from p3mask.models.base import FaceRecognizer
 from p3mask.protect.ssim import WINDOW_SIZE
 from p3mask.protect.user_faces import choose_user_faces
+from p3mask.quality import face_in_context
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +39,7 @@ class TrainingSet:
         regions: ``(N, 3, H, W)`` RGB in [0, 1], zero-padded at the bottom/right to a common size.
         valid: ``(N, 1, H, W)`` 1 on real photo pixels, 0 on padding.
         landmarks: ``(N, 5, 2)`` the user's landmarks in region pixels.
+        contexts: ``(N, 4)`` int64 ``(y0, y1, x0, x1)`` of the face in context in region pixels.
         names: one label per photo (file name or index).
         skipped: ``(label, reason)`` for photos that could not be used.
     """
@@ -44,6 +47,7 @@ class TrainingSet:
     regions: torch.Tensor
     valid: torch.Tensor
     landmarks: torch.Tensor
+    contexts: torch.Tensor
     names: list[str]
     skipped: list[tuple[str, str]]
 
@@ -53,7 +57,8 @@ class TrainingSet:
     def to(self, device: torch.device | str) -> TrainingSet:
         """Copy of the tensors on ``device``."""
         return TrainingSet(
-            self.regions.to(device), self.valid.to(device), self.landmarks.to(device), self.names, self.skipped
+            self.regions.to(device), self.valid.to(device), self.landmarks.to(device), self.contexts, self.names,
+            self.skipped,
         )
 
     def matrices(self, template: Sequence[Sequence[float]]) -> torch.Tensor:
@@ -85,8 +90,9 @@ def crop_region(
     landmarks: torch.Tensor,
     frames: Sequence[tuple[Sequence[Sequence[float]], tuple[int, int]]],
     max_face_scale: float,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The part of one photo that the crops in ``frames`` can reach.
+    include: tuple[int, int, int, int] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int, int, int] | None]:
+    """The part of one photo that the crops in ``frames`` can reach (and the box ``include``).
 
     Args:
         image: ``(3, H, W)`` RGB in [0, 1].
@@ -94,9 +100,11 @@ def crop_region(
         frames: ``(template, (h, w))`` of the mask frame (first) and of every recogniser crop.
         max_face_scale: if the face spans more than this many photo pixels per mask-frame pixel,
             the photo is first downscaled (antialiased) to that scale.
+        include: ``(y0, y1, x0, x1)`` photo pixels the region must also hold (e.g. the face in context).
 
     Returns:
-        ``(region, landmarks)``: ``(3, h', w')`` region and ``(5, 2)`` landmarks in its pixels.
+        ``(region, landmarks, included)``: ``(3, h', w')`` region, ``(5, 2)`` landmarks in its pixels, and
+        ``include`` in region pixels (``None`` without ``include``).
     """
     factor = min(1.0, max_face_scale / _face_scale(landmarks, frames[0][0]))  # < 1: downscale
     pad = math.ceil(_REGION_PAD / factor) + 1
@@ -104,14 +112,23 @@ def crop_region(
     h, w = image.shape[1:]
     x0, y0 = max(0, math.floor(x0) - pad), max(0, math.floor(y0) - pad)
     x1, y1 = min(w, math.ceil(x1) + 1 + pad), min(h, math.ceil(y1) + 1 + pad)
+    if include is not None:
+        y0, y1 = min(y0, max(0, include[0])), max(y1, min(h, include[1]))
+        x0, x1 = min(x0, max(0, include[2])), max(x1, min(w, include[3]))
     region = image[:, y0:y1, x0:x1]
     landmarks = landmarks - torch.tensor([x0, y0], dtype=landmarks.dtype)
+    fy = fx = 1.0
     if factor < 1.0:  # cut first, then shrink only the cut (cheap on large photos)
         size = (max(1, round(region.shape[1] * factor)), max(1, round(region.shape[2] * factor)))
         fy, fx = size[0] / region.shape[1], size[1] / region.shape[2]
         region = F.interpolate(region[None], size=size, mode="bilinear", antialias=True, align_corners=False)[0]
         landmarks = (landmarks + 0.5) * torch.tensor([fx, fy], dtype=landmarks.dtype) - 0.5
-    return region, landmarks
+    included = None
+    if include is not None:
+        hh, ww = region.shape[1:]
+        included = (max(0, math.floor((max(0, include[0]) - y0) * fy)), min(hh, math.ceil((min(h, include[1]) - y0) * fy)),
+                    max(0, math.floor((max(0, include[2]) - x0) * fx)), min(ww, math.ceil((min(w, include[3]) - x0) * fx)))
+    return region, landmarks, included
 
 
 def _stack(regions: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -164,19 +181,22 @@ def build_training_set(
     if all(e.shape[0] == 0 for e in embeddings):
         raise ValueError("no face found in any of the user's photos")
     choice = choose_user_faces(embeddings, match_threshold)
-    regions, landmarks, kept, skipped = [], [], [], []
+    regions, landmarks, contexts, kept, skipped = [], [], [], [], []
     for image, det, index, name in zip(images, detections, choice.indices, names):
         if index is None:
             reason = "no face found" if det.is_empty else "no face of the user (only other people)"
             skipped.append((name, reason))
             logger.warning("%s: %s; photo not used for learning", name, reason)
             continue
-        region, lmk = crop_region(image, det.landmarks[index].float(), frames, max_face_scale)
+        context = face_in_context(det.boxes[index].tolist(), image.shape[1], image.shape[2])
+        region, lmk, context = crop_region(image, det.landmarks[index].float(), frames, max_face_scale, context)
         regions.append(region)
         landmarks.append(lmk)
+        contexts.append(context)
         kept.append(name)
     stacked, valid = _stack(regions)
-    return TrainingSet(stacked, valid, torch.stack(landmarks), kept, skipped), choice.reference
+    return (TrainingSet(stacked, valid, torch.stack(landmarks), torch.tensor(contexts, dtype=torch.long), kept, skipped),
+            choice.reference)
 
 
 def model_frames(models: Mapping[str, FaceRecognizer]) -> list[tuple[tuple, tuple[int, int]]]:

@@ -52,4 +52,5 @@ def toy_training_set(n: int = 6, seed: int = 0) -> TrainingSet:
     regions = (regions + 0.05 * torch.rand(n, 3, 64, 64, generator=g)).clamp(0, 1)
     base = torch.tensor(TOY_TEMPLATE) * 1.4 + 10.0
     landmarks = base + torch.randn(n, 5, 2, generator=g) * 0.5
-    return TrainingSet(regions, torch.ones(n, 1, 64, 64), landmarks, [f"p{i}" for i in range(n)], [])
+    contexts = torch.tensor([[0, 64, 0, 64]] * n)  # the face in context: the whole region
+    return TrainingSet(regions, torch.ones(n, 1, 64, 64), landmarks, contexts, [f"p{i}" for i in range(n)], [])

@@ -9,11 +9,12 @@ from p3mask.protect.config import PRESETS, ChameleonConfig, get_config
 
 def test_presets_order_and_mid_default():
     assert get_config() == PRESETS["mid"]
-    assert PRESETS["mid"].ssim_floor >= 0.95
     low, mid, high = PRESETS["low"], PRESETS["mid"], PRESETS["high"]
+    # SSIMULACRA2 bands: 80 not noticeable side by side, 70 barely noticeable, 60 for high
+    assert (low.quality_floor, mid.quality_floor, high.quality_floor) == (80.0, 70.0, 60.0)
     assert low.epsilon < mid.epsilon < high.epsilon
-    assert low.ssim_floor > mid.ssim_floor > high.ssim_floor
-    assert mid.dssim_budget == pytest.approx((1 - mid.ssim_floor - mid.ssim_margin) / 2)
+    assert mid.quality_budget == pytest.approx((100 - mid.quality_floor - mid.quality_margin) / 100)
+    assert mid.rgb_bound == pytest.approx(mid.epsilon * (1 + 1.772 * mid.chroma_ratio))
 
 
 def test_frozen_and_overrides():
@@ -25,7 +26,7 @@ def test_frozen_and_overrides():
 
 @pytest.mark.parametrize(
     "kwargs",
-    [dict(epsilon=0), dict(ssim_floor=1.0), dict(epochs=0), dict(team=("dlib", "sface")), dict(pool=("dlib", "sface")),
+    [dict(epsilon=0), dict(quality_floor=100.0), dict(quality_floor=0.0), dict(chroma_ratio=1.5), dict(epochs=0), dict(team=("dlib", "sface")), dict(pool=("dlib", "sface")),
      dict(team_size=1), dict(team=()), dict(momentum=1.0)],
 )
 def test_invalid_values_rejected(kwargs):

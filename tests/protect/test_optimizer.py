@@ -1,10 +1,10 @@
-"""The P3-Mask optimisation loop on toy recognisers: bounds, SSIM floor, determinism, progress."""
+"""The P3-Mask optimisation loop on toy recognisers: bounds, perceptual floor, determinism, progress."""
 
 import pytest
 import torch
 
 from p3mask.protect.config import get_config
-from p3mask.protect.optimizer import Chameleon, composite, feather_window, jitter_matrices
+from p3mask.protect.optimizer import Chameleon, composite, feather_window, jitter_matrices, ycbcr_to_rgb
 
 from chameleon_toys import TOY_FRAME_TEMPLATE, toy_models, toy_training_set
 
@@ -27,15 +27,15 @@ def test_mask_within_epsilon_and_floor_held():
     cfg = _config()
     result = _fit()
     assert result.mask.shape == (3, 40, 40)
-    assert float(result.mask.abs().max()) <= cfg.epsilon + 1e-7
-    assert float(result.ssim.min()) >= cfg.ssim_floor
+    assert float(result.mask.abs().max()) <= cfg.rgb_bound + 1e-7
+    assert float(result.quality.min()) >= cfg.quality_floor
     assert result.strength.shape == (6,) and float(result.strength.min()) > 0 and float(result.strength.max()) <= 1
     assert len(result.history) == cfg.epochs
     assert len(result.team) == 2 and set(result.team) <= {"a", "b", "c"}
 
 
 def test_protection_moves_team_embeddings_away():
-    result = _fit(epochs=4, epsilon=32 / 255, ssim_floor=0.5, ssim_margin=0.0)
+    result = _fit(epochs=4, epsilon=32 / 255, quality_floor=1.0)
     for name in result.team:
         assert float(result.protected_cosine[name].mean()) < float(result.clean_cosine[name].mean()) - 0.05
     assert result.history[-1].feature_distance > result.history[0].feature_distance
@@ -48,16 +48,36 @@ def test_deterministic_under_seed():
 
 
 def test_strong_mask_is_weakened_per_photo_to_hold_the_floor():
-    result = _fit(epsilon=64 / 255, ssim_floor=0.98, ssim_margin=0.0, penalty_max=1 / 128, penalty_init=1 / 128)
-    assert float(result.ssim.min()) >= 0.98
+    result = _fit(epsilon=64 / 255, quality_floor=90.0, penalty_max=1 / 128, penalty_init=1 / 128)
+    assert float(result.quality.min()) >= 90.0
     assert float(result.strength.min()) < 1
+
+
+def test_chroma_is_bounded_apart_from_luma():
+    grey = _fit(chroma_ratio=0.0).mask  # no chroma: every pixel changes R, G and B alike
+    assert torch.allclose(grey[0], grey[1], atol=1e-7) and torch.allclose(grey[1], grey[2], atol=1e-7)
+    cfg = _config(chroma_ratio=0.25)
+    mask = _fit(chroma_ratio=0.25).mask
+    # back to YCbCr: Cb = (B - Y) / 1.772, Cr = (R - Y) / 1.402 with Y = 0.299 R + 0.587 G + 0.114 B
+    y = 0.299 * mask[0] + 0.587 * mask[1] + 0.114 * mask[2]
+    cb, cr = (mask[2] - y) / 1.772, (mask[0] - y) / 1.402
+    assert float(y.abs().max()) <= cfg.epsilon + 1e-6
+    assert float(cb.abs().max()) <= 0.25 * cfg.epsilon + 1e-6 and float(cr.abs().max()) <= 0.25 * cfg.epsilon + 1e-6
+    assert float(cb.abs().max()) > 0.1 * cfg.epsilon  # chroma is used, within its tighter bound
+
+
+def test_ycbcr_to_rgb_matches_bt601():
+    ycbcr = torch.tensor([0.1, 0.02, -0.03]).view(1, 3, 1, 1)
+    rgb = ycbcr_to_rgb(ycbcr).flatten()
+    expected = torch.tensor([0.1 + 1.402 * -0.03, 0.1 - 0.344136 * 0.02 - 0.714136 * -0.03, 0.1 + 1.772 * 0.02])
+    assert torch.allclose(rgb, expected, atol=1e-7)
 
 
 def test_fixed_team_and_downsampled_mask():
     result = _fit(team=("b", "c"), mask_downsample=2)
     assert result.team == ("b", "c")
     assert all(h.team == ("b", "c") for h in result.history)
-    assert float(result.mask.abs().max()) <= _config().epsilon + 1e-7
+    assert float(result.mask.abs().max()) <= _config().rgb_bound + 1e-7
 
 
 def test_epoch_files_written(tmp_path):
@@ -102,15 +122,24 @@ def test_crop_region_keeps_every_crop_and_shrinks_large_faces():
     other = (tuple((x * 2, y * 2) for x, y in TOY_FRAME_TEMPLATE), (80, 80))  # a wider recogniser crop
     template = torch.tensor(TOY_FRAME_TEMPLATE)
     small = template * 1.2 + torch.tensor([300.0, 200.0])  # 1.2 photo px per frame px: no shrinking
-    region, lmk = crop_region(image, small, [frame, other], max_face_scale=1.5)
+    region, lmk, none = crop_region(image, small, [frame, other], max_face_scale=1.5)
+    assert none is None
     m_full = estimate_similarity(small[None], template)
     m_region = estimate_similarity(lmk[None], template)
     assert torch.allclose(warp_to_crop(region[None], m_region, (40, 40)), warp_to_crop(image[None], m_full, (40, 40)), atol=1e-5)
     assert region.shape[1] < 600 and region.shape[2] < 800
     big = template * 6.0 + torch.tensor([100.0, 50.0])  # 6 photo px per frame px: shrunk to 1.5
-    region, lmk = crop_region(image, big, [frame, other], max_face_scale=1.5)
+    region, lmk, _ = crop_region(image, big, [frame, other], max_face_scale=1.5)
     scale = torch.linalg.det(estimate_similarity(lmk[None], template)[0, :, :2]).abs().sqrt().reciprocal()
     assert float(scale) == pytest.approx(1.5, rel=0.02)
+    # a box to include (the face in context) widens the region and comes back in region pixels
+    include = (150, 420, 250, 520)  # (y0, y1, x0, x1) in photo pixels
+    region, lmk, inside = crop_region(image, small, [frame, other], max_face_scale=1.5, include=include)
+    y0, y1, x0, x1 = inside
+    offset = (small[0] - lmk[0]).round().long().tolist()  # (x, y) of the region in the photo
+    assert (y1 - y0, x1 - x0) == (270, 270) and region.shape[1] >= 270 and region.shape[2] >= 270
+    assert torch.equal(region[:, y0:y1, x0:x1], image[:, 150:420, 250:520])
+    assert (y0 + offset[1], x0 + offset[0]) == (150, 250)
 
 
 def test_member_weights_lead_with_the_least_fooled_member():
