@@ -1,8 +1,13 @@
-"""Image quality of protected photos: SSIM and PSNR on the face region and on the whole photo.
+"""Image quality of protected photos: what people see (SSIMULACRA2, Butteraugli, CIEDE2000), SSIM and PSNR.
 
-SSIM is the same measure Chameleon constrains (:func:`p3mask.protect.ssim.face_ssim`: per-pixel SSIM map
-with an 11-tap Gaussian window, averaged over channels, then over a region with a weight map), so the
-figures here can be compared directly with the preset's SSIM floor. The face region of a photo is the
+SSIMULACRA2 (:mod:`p3mask.quality.ssimulacra2`) is the measure the presets' floors are set in: it is
+measured on the face in context (:func:`p3mask.quality.face_in_context`, the square twice the face box
+around it, at the photo's resolution) and on the whole photo. Butteraugli (libjxl's
+``butteraugli_main``, when installed) is the independent audit the optimiser never sees: its max on the
+face in context is reported beside it. CIEDE2000 (mean, and the share of pixels over 3 after a 1-px
+blur) is measured on the face box. SSIM is the measure Chameleon constrained before
+(:func:`p3mask.protect.ssim.face_ssim` (:func:`p3mask.protect.ssim.face_ssim`: per-pixel SSIM map
+with an 11-tap Gaussian window, averaged over channels, then over a region with a weight map). The face region of a photo is the
 coverage of the key's canonical frame warped onto the face (:func:`face_region`): exactly the pixels a
 mask can change. PSNR uses the same weights on the squared error.
 
@@ -14,8 +19,8 @@ Example:
     >>> import torch
     >>> x = torch.rand(3, 40, 40, generator=torch.Generator().manual_seed(0))
     >>> q = photo_quality(x, x)
-    >>> q.ssim_full, q.psnr_full
-    (1.0, inf)
+    >>> q.ssim_full, q.psnr_full, q.ssimulacra2_full
+    (1.0, inf, 100.0)
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import torch
 
 from p3mask.face.align import estimate_similarity, paste_from_crop
 from p3mask.protect.ssim import face_ssim
+from p3mask.quality import butteraugli, colour_report, face_in_context, ssimulacra2
 
 LPIPS_STATUS = (
     "unavailable offline: LPIPS needs ImageNet AlexNet/VGG weights that torchvision downloads at run time; "
@@ -110,24 +116,55 @@ class PhotoQuality:
         psnr_face: PSNR over the face region, dB (``nan`` when no region was given).
         ssim_full: SSIM over the whole photo.
         psnr_full: PSNR over the whole photo, dB.
+        ssimulacra2_face: SSIMULACRA2 of the face in context (``nan`` without a face box).
+        ssimulacra2_full: SSIMULACRA2 of the whole photo.
+        butteraugli_face: Butteraugli max on the face in context (``nan`` without a box or the tool).
+        butteraugli_pnorm3_face: Butteraugli 3-norm on the face in context (same).
+        ciede2000_face: mean CIEDE2000 on the face box (``nan`` without a box).
+        ciede2000_over3_face: share of face-box pixels with CIEDE2000 > 3 (same).
     """
 
     ssim_face: float
     psnr_face: float
     ssim_full: float
     psnr_full: float
+    ssimulacra2_face: float = math.nan
+    ssimulacra2_full: float = math.nan
+    butteraugli_face: float = math.nan
+    butteraugli_pnorm3_face: float = math.nan
+    ciede2000_face: float = math.nan
+    ciede2000_over3_face: float = math.nan
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
 
+    @property
+    def gamed(self) -> bool:
+        """SSIMULACRA2 says at most "barely noticeable" (>= 70) while Butteraugli says badly damaged
+        (max > 4.2, worse than JPEG q50 of the same photos): the mask may be gaming the measure."""
+        return self.ssimulacra2_face >= 70.0 and self.butteraugli_face > GAMED_BUTTERAUGLI
 
-def photo_quality(clean: torch.Tensor, protected: torch.Tensor, region: torch.Tensor | None = None) -> PhotoQuality:
-    """SSIM and PSNR of a protected photo against its original.
+
+# Butteraugli max of JPEG q50 on the demo photos (the perceptual-quality issue's reference table).
+GAMED_BUTTERAUGLI = 4.2
+
+
+def photo_quality(
+    clean: torch.Tensor,
+    protected: torch.Tensor,
+    region: torch.Tensor | None = None,
+    box: Sequence[float] | None = None,
+    audit: bool = True,
+) -> PhotoQuality:
+    """Quality of a protected photo against its original.
 
     Args:
         clean: ``(3, H, W)`` original in [0, 1].
         protected: ``(3, H, W)`` protected photo in [0, 1].
-        region: optional ``(1, 1, H, W)`` face-region weights (see :func:`face_region`).
+        region: optional ``(1, 1, H, W)`` face-region weights (see :func:`face_region`) for SSIM and PSNR.
+        box: optional face box ``(x1, y1, x2, y2)`` in photo pixels: SSIMULACRA2 and Butteraugli on the
+            face in context, CIEDE2000 on the box.
+        audit: run Butteraugli (when installed).
 
     Returns:
         :class:`PhotoQuality`.
@@ -139,21 +176,44 @@ def photo_quality(clean: torch.Tensor, protected: torch.Tensor, region: torch.Te
     if region is not None and float(region.sum()) > 0:
         face_s = float(ssim(a, b, region))
         face_p = float(psnr(a, b, region))
-    return PhotoQuality(face_s, face_p, float(ssim(a, b)), float(psnr(a, b)))
+    extra = {"ssimulacra2_full": float(ssimulacra2(a.double(), b.double()))} if min(a.shape[-2:]) >= 8 else {}
+    if box is not None:
+        y0, y1, x0, x1 = face_in_context(box, *clean.shape[1:])
+        ctx_a, ctx_b = a[..., y0:y1, x0:x1], b[..., y0:y1, x0:x1]
+        if min(ctx_a.shape[-2:]) >= 8:
+            extra["ssimulacra2_face"] = float(ssimulacra2(ctx_a.double(), ctx_b.double()))
+        score = butteraugli(ctx_a, ctx_b) if audit else None
+        if score is not None:
+            extra.update(butteraugli_face=score.max_distance, butteraugli_pnorm3_face=score.pnorm3)
+        x1b, y1b, x2b, y2b = box
+        h, w = clean.shape[1:]
+        face = (max(0, int(y1b)), min(h, int(math.ceil(y2b))), max(0, int(x1b)), min(w, int(math.ceil(x2b))))
+        if face[0] < face[1] and face[2] < face[3]:
+            colour = colour_report(a, b, face)
+            extra.update(ciede2000_face=colour.mean_de00, ciede2000_over3_face=colour.share_over_3)
+    return PhotoQuality(face_s, face_p, float(ssim(a, b)), float(psnr(a, b)), **extra)
+
+
+_MEANS = ("ssim_face", "psnr_face", "ssim_full", "psnr_full", "ssimulacra2_face", "ssimulacra2_full",
+          "butteraugli_face", "butteraugli_pnorm3_face", "ciede2000_face", "ciede2000_over3_face")
 
 
 def mean_quality(items: Sequence[PhotoQuality]) -> dict[str, float]:
-    """Mean of each field over photos (``nan`` entries skipped); also the minimum face SSIM.
+    """Mean of each field over photos (``nan`` entries skipped); also minima and maxima that matter.
 
     Returns:
-        ``{"ssim_face", "psnr_face", "ssim_full", "psnr_full", "ssim_face_min", "photos"}``; PSNR means
-        skip infinite values (identical photos).
+        the mean of every :class:`PhotoQuality` field, ``ssim_face_min``, ``ssimulacra2_face_min``,
+        ``butteraugli_face_max`` (the worst photo), ``gamed`` (photos SSIMULACRA2 calls at most barely
+        noticeable while Butteraugli calls them badly damaged) and ``photos``; PSNR means skip infinite
+        values (identical photos).
     """
     out: dict[str, float] = {}
-    for name in ("ssim_face", "psnr_face", "ssim_full", "psnr_full"):
+    for name in _MEANS:
         values = [getattr(q, name) for q in items if math.isfinite(getattr(q, name))]
         out[name] = sum(values) / len(values) if values else math.nan
-    faces = [q.ssim_face for q in items if math.isfinite(q.ssim_face)]
-    out["ssim_face_min"] = min(faces) if faces else math.nan
+    for name, pick in (("ssim_face", min), ("ssimulacra2_face", min), ("butteraugli_face", max)):
+        values = [getattr(q, name) for q in items if math.isfinite(getattr(q, name))]
+        out[f"{name}_{pick.__name__}"] = pick(values) if values else math.nan
+    out["gamed"] = sum(q.gamed for q in items)
     out["photos"] = len(items)
     return out

@@ -4,7 +4,7 @@ Plots (matplotlib, Agg backend, no display needed):
 
 * ``psr_per_model.png``: query top-1/top-5, gallery top-1 and verification PSR for every model, the
   models never used in training marked;
-* ``psr_vs_ssim.png``: mean query top-1 PSR over models against face-region SSIM, one point per preset;
+* ``psr_vs_ssimulacra2.png``: query top-1 PSR per model against SSIMULACRA2 (face in context), one point per preset;
 * ``robustness.png``: query top-1 PSR against transform strength, one panel per transform family, one
   line per model (the untouched protected photo as the first point).
 """
@@ -59,6 +59,11 @@ def markdown(report: dict) -> str:
     out += ["## PSR per model", ""] + _table(header, rows) + [""]
     q = report["quality"]
     out += ["## Image quality (mean over protected test photos)", "",
+            f"- SSIMULACRA2, face in context {_f(q['ssimulacra2_face'], 1)} (min {_f(q['ssimulacra2_face_min'], 1)}), "
+            f"whole photo {_f(q['ssimulacra2_full'], 1)}",
+            f"- Butteraugli max, face in context {_f(q['butteraugli_face'], 2)} (worst {_f(q['butteraugli_face_max'], 2)}; "
+            f"photos SSIMULACRA2 calls barely noticeable but Butteraugli badly damaged: {q['gamed']})",
+            f"- CIEDE2000 on the face {_f(q['ciede2000_face'], 2)} mean, {_f(q['ciede2000_over3_face'], 3)} of pixels over 3",
             f"- face-region SSIM {_f(q['ssim_face'], 4)} (min {_f(q['ssim_face_min'], 4)}), "
             f"PSNR {_f(q['psnr_face'], 2)} dB",
             f"- whole-photo SSIM {_f(q['ssim_full'], 4)}, PSNR {_f(q['psnr_full'], 2)} dB",
@@ -86,14 +91,16 @@ def markdown(report: dict) -> str:
     out += [f"- whole run: {_f(report.get('wall_s'), 1)} s on {report.get('device', '?')}", ""]
     pres = report.get("presets", {})
     if pres:
-        rows = [[p, _f(v.get("epsilon", math.nan) * 255, 1), _f(v["ssim_face"], 4)]
+        rows = [[p, _f(v.get("epsilon", math.nan) * 255, 1), _f(v["ssimulacra2_face"], 1), _f(v["ssimulacra2_face_min"], 1),
+                 _f(v["butteraugli_face"], 2), _f(v["ssim_face"], 4)]
                 + [_f(v["psr"].get(m)) for m in models] for p, v in pres.items()]
-        out += ["## Presets (query top-1 PSR)", ""] + _table(["preset", "eps x255", "SSIM face", *models], rows) + [""]
+        header = ["preset", "RGB bound x255", "SSIMULACRA2 face", "min", "Butteraugli max", "SSIM face", *models]
+        out += ["## Presets (query top-1 PSR)", ""] + _table(header, rows) + [""]
     users = report.get("per_user", [])
     if users:
         rows = [[u["name"], ",".join(u["team"]), str(u["train_photos"]), str(u["test_photos"]),
-                 _f(u["learn_s"], 1), _f(u["ssim_face_min"], 4)] for u in users]
-        out += ["## Users", ""] + _table(["user", "team", "train", "test", "learn s", "min SSIM"], rows) + [""]
+                 _f(u["learn_s"], 1), _f(u["ssimulacra2_face_min"], 1), _f(u["ssim_face_min"], 4)] for u in users]
+        out += ["## Users", ""] + _table(["user", "team", "train", "test", "learn s", "min SSIMULACRA2", "min SSIM"], rows) + [""]
     return "\n".join(out)
 
 
@@ -115,18 +122,21 @@ def plot_psr_per_model(report: dict, path: Path) -> Path:
     return save_figure(fig, path)
 
 
-def plot_psr_vs_ssim(report: dict, path: Path) -> Path:
-    """One point per preset and model: query top-1 PSR against face-region SSIM."""
+def plot_psr_vs_quality(report: dict, path: Path) -> Path:
+    """One point per preset and model: query top-1 PSR against SSIMULACRA2 of the face in context."""
     fig, ax = plt.subplots(figsize=(5.5, 4))
-    presets = dict(sorted(report["presets"].items(), key=lambda kv: _num(kv[1]["ssim_face"])))  # lines run left to right
+    key = "ssimulacra2_face"
+    presets = dict(sorted(report["presets"].items(), key=lambda kv: -_num(kv[1][key])))  # lines run left to right
     models = list(report["psr"])
     for m in models:
-        xs = [_num(v["ssim_face"]) for v in presets.values()]
+        xs = [_num(v[key]) for v in presets.values()]
         ys = [_num(v["psr"].get(m)) for v in presets.values()]
         ax.plot(xs, ys, "o-", label=m)
     for p, v in presets.items():
-        ax.annotate(p, (_num(v["ssim_face"]), 1.0), textcoords="offset points", xytext=(0, 4), ha="center", fontsize=8)
-    ax.set_xlabel("face-region SSIM (mean)")
+        ax.annotate(p, (_num(v[key]), 1.0), textcoords="offset points", xytext=(0, 4), ha="center", fontsize=8)
+    ax.invert_xaxis()  # left: invisible; right: more visible
+    ax.axvline(70.0, color="grey", lw=0.8, ls="--")
+    ax.set_xlabel("SSIMULACRA2, face in context (mean; 80 not noticeable, 70 barely noticeable)")
     ax.set_ylabel("query top-1 PSR")
     ax.set_ylim(-0.03, 1.08)
     ax.set_title("protection against perceptibility, per preset")
@@ -176,7 +186,7 @@ def write_report(report: dict, out_dir: str | Path) -> list[Path]:
         tmp.write_text(markdown(safe) + "\n")
     paths.append(out / "report.md")
     paths.append(plot_psr_per_model(safe, out / "psr_per_model.png"))
-    paths.append(plot_psr_vs_ssim(safe, out / "psr_vs_ssim.png"))
+    paths.append(plot_psr_vs_quality(safe, out / "psr_vs_ssimulacra2.png"))
     if safe.get("robustness"):
         paths.append(plot_robustness(safe, out / "robustness.png"))
     return paths
@@ -190,7 +200,9 @@ def summary(report: dict) -> str:
         lines.append(f"  {name:<14} top-1 {_f(v['query_top1'])}  top-5 {_f(v['query_top5'])}  "
                      f"gallery {_f(v['gallery_top1'])}  verification {_f(v['verification'])}{tag}")
     q, a = report["quality"], report["authorized"]
-    lines.append(f"face SSIM {_f(q['ssim_face'], 4)} (min {_f(q['ssim_face_min'], 4)}), whole-photo PSNR {_f(q['psnr_full'], 1)} dB")
+    lines.append(f"SSIMULACRA2 (face in context) {_f(q['ssimulacra2_face'], 1)} (min {_f(q['ssimulacra2_face_min'], 1)}), "
+                 f"Butteraugli max {_f(q['butteraugli_face'], 2)}, face SSIM {_f(q['ssim_face'], 4)}, "
+                 f"whole-photo PSNR {_f(q['psnr_full'], 1)} dB")
     lines.append(f"with the key: top-1 clean {_f(a['top1_clean'])}, unlocked {_f(a['top1_unlocked'])}, "
                  f"wrong key {_f(a['top1_wrong_key'])}")
     return "\n".join(lines)

@@ -246,4 +246,5 @@ def run_evaluation(config: EvalConfig, progress: bool = True) -> dict:
 def _user_summary(case: UserCase) -> dict:
     return {"name": case.name, "team": list(case.key.team), "learn_s": case.learn_s, "test_photos": len(case.test),
             "train_photos": case.key.photos, "unprotected": case.unprotected,
-            "ssim_face_min": min((q.ssim_face for q in case.quality), default=math.nan)}
+            "ssim_face_min": min((q.ssim_face for q in case.quality), default=math.nan),
+            "ssimulacra2_face_min": min((q.ssimulacra2_face for q in case.quality), default=math.nan)}

@@ -44,6 +44,7 @@ class ProtectedPhoto:
     protected: torch.Tensor
     landmarks: torch.Tensor
     protect_ms: float
+    box: tuple[float, float, float, float] | None = None  # the face box (x1, y1, x2, y2) in photo pixels
 
 
 @dataclass
@@ -93,7 +94,8 @@ def protect_photo(key: P3Mask, path: Path, row: int, detector: FaceDetector, mat
     chosen = [i for i, face in enumerate(report.faces) if face.protected]
     if not chosen:
         return None
-    return ProtectedPhoto(path, row, clean, quantize(protected), detections.landmarks[chosen[0]], ms)
+    return ProtectedPhoto(path, row, clean, quantize(protected), detections.landmarks[chosen[0]], ms,
+                          report.faces[chosen[0]].box)
 
 
 def prepare_user(
@@ -124,7 +126,7 @@ def prepare_user(
             continue
         case.test.append(photo)
         region = face_region(photo.landmarks, photo.clean.shape[-2:], case.key.template, case.key.frame_size)
-        case.quality.append(photo_quality(photo.clean, photo.protected, region))
+        case.quality.append(photo_quality(photo.clean, photo.protected, region, photo.box))
     if protect_train:
         case.train = [p for p in (protect_photo(case.key, q, rows[q], detector, matcher) for q in train) if p]
     logger.info("%s: learned in %.1f s (team %s); %d test photos protected, %d without the user's face",

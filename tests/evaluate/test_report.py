@@ -1,6 +1,9 @@
 import json
 import math
 
+import torch
+
+from p3mask.evaluate.quality import mean_quality, photo_quality
 from p3mask.evaluate.report import markdown, summary, write_report
 from p3mask.evaluate.transforms import TRANSFORMS
 
@@ -8,23 +11,26 @@ MODELS = ("facenet", "dlib")
 
 
 def _report() -> dict:
+    clean = torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(0))
+    protected = (clean + 0.02).clamp(0, 1)
     psr = {m: {"query_top1": 0.9, "query_top5": 0.7, "gallery_top1": 0.8, "verification": math.nan,
                "seen_in_training": m != "dlib", "team_fraction": 1.0 if m != "dlib" else 0.0} for m in MODELS}
     per_model = {m: 0.5 for m in MODELS}
     return {
         "psr": psr,
-        "quality": {"ssim_face": 0.955, "psnr_face": 33.0, "ssim_full": 0.97, "psnr_full": 38.0,
-                    "ssim_face_min": 0.951, "photos": 4, "lpips": "unavailable offline"},
+        "quality": {**mean_quality([photo_quality(clean, protected, box=(8, 8, 24, 24))]), "lpips": "unavailable offline"},
         "authorized": {"top1_clean": 1.0, "top1_unlocked": 0.95, "top1_wrong_key": 0.1, "per_model": {}},
         "robustness": {name: dict(per_model) for name in TRANSFORMS},
         "robustness_clean_error": {name: dict(per_model) for name in TRANSFORMS},
         "clean_error": dict(per_model),
         "adaptive": {"mask_estimate": dict(per_model), "rethreshold": dict(per_model), "unseen_dlib": {"dlib": 0.4}},
         "timing": {"learn_s_per_user": 50.0, "protect_ms_per_photo": 40.0},
-        "presets": {"low": {"psr": per_model, "ssim_face": 0.97, "epsilon": 8 / 255},
-                    "mid": {"psr": {m: 0.9 for m in MODELS}, "ssim_face": 0.955, "epsilon": 12 / 255}},
+        "presets": {"low": {"psr": per_model, **mean_quality([photo_quality(clean, clean * 0.99, box=(8, 8, 24, 24))]),
+                            "epsilon": 8 / 255},
+                    "mid": {"psr": {m: 0.9 for m in MODELS}, **mean_quality([photo_quality(clean, protected, box=(8, 8, 24, 24))]),
+                            "epsilon": 12 / 255}},
         "per_user": [{"name": "A", "team": ["facenet"], "learn_s": 50.0, "test_photos": 3, "train_photos": 7,
-                      "unprotected": [], "ssim_face_min": 0.951}],
+                      "unprotected": [], "ssim_face_min": 0.951, "ssimulacra2_face_min": 71.0}],
         "users": 1,
         "dataset": "lfw",
     }
@@ -33,7 +39,7 @@ def _report() -> dict:
 def test_write_report_makes_json_markdown_and_plots(tmp_path):
     paths = write_report(_report(), tmp_path / "out")
     names = sorted(p.name for p in paths)
-    assert names == ["psr_per_model.png", "psr_vs_ssim.png", "report.json", "report.md", "robustness.png"]
+    assert names == ["psr_per_model.png", "psr_vs_ssimulacra2.png", "report.json", "report.md", "robustness.png"]
     data = json.loads((tmp_path / "out" / "report.json").read_text())
     assert data["psr"]["facenet"]["verification"] is None  # NaN becomes null
     for key in ("psr", "quality", "authorized", "robustness", "adaptive", "timing", "users", "dataset"):
