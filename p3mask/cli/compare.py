@@ -29,8 +29,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--min-photos", type=int, default=10, help="users need this many photos (default 10)")
     parser.add_argument("--max-photos", type=int, default=10,
                         help="cap each user's photos at this many (seeded draw; 0 = no cap; default 10: 7 to set up, 3 to protect)")
-    parser.add_argument("--ssim-target", type=float,
-                        help="face SSIM the baselines are calibrated to (default: Chameleon's measured mean)")
+    parser.add_argument("--quality-target", type=float, metavar="SSIMULACRA2",
+                        help="SSIMULACRA2 (face in context) the baselines are calibrated to (default: Chameleon's measured mean)")
     parser.add_argument("--gallery-identities", type=int, metavar="K",
                         help="gallery of the users plus K drawn identities (default: the whole dataset)")
     parser.add_argument("--epochs", type=int, help="override Chameleon's epochs")
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         return run_compare(CompareConfig(
             dataset=args.dataset, root=args.root, users=args.users, methods=args.methods, preset=args.preset,
             seed=args.seed, min_photos=args.min_photos, max_photos=args.max_photos or None,
-            ssim_target=args.ssim_target, gallery_identities=args.gallery_identities, epochs=args.epochs,
+            quality_target=args.quality_target, gallery_identities=args.gallery_identities, epochs=args.epochs,
             method_options=_options(args), device=args.device, use_cache=not args.no_cache,
         ))
 

@@ -30,7 +30,7 @@ class CompareConfig:
     min_photos: int = 10  # users need at least this many photos
     max_photos: int | None = 10  # photos per user are capped at this (seeded draw): 7 for setup, 3 protected
     train_fraction: float = 0.7  # share of a user's photos given to setup()
-    ssim_target: float | None = None  # face SSIM the baselines are calibrated to; None: Chameleon's measured mean
+    quality_target: float | None = None  # SSIMULACRA2 (face in context) the baselines are calibrated to; None: Chameleon's measured mean
     gallery_identities: int | None = None  # None: every identity of the dataset; K: the users plus K drawn others
     epochs: int | None = None  # override of Chameleon's epochs
     method_options: dict[str, dict] = field(default_factory=dict)  # extra hyperparameters per method name
@@ -49,8 +49,8 @@ class CompareConfig:
             raise ValueError(f"expected users >= 1 and min_photos >= 2, got {self.users}, {self.min_photos}")
         if self.max_photos is not None and self.max_photos < self.min_photos:
             raise ValueError(f"max_photos ({self.max_photos}) must be >= min_photos ({self.min_photos})")
-        if self.ssim_target is not None and not 0.0 < self.ssim_target < 1.0:
-            raise ValueError(f"ssim_target must be in (0, 1), got {self.ssim_target}")
+        if self.quality_target is not None and not 0.0 < self.quality_target < 100.0:
+            raise ValueError(f"quality_target must be in (0, 100), got {self.quality_target}")
         if self.gallery_identities is not None and self.gallery_identities < 1:
             raise ValueError(f"gallery_identities must be >= 1, got {self.gallery_identities}")
         if not 0.0 < self.train_fraction < 1.0:

@@ -19,7 +19,7 @@ import torch
 
 from p3mask.evaluate.conditions import probe_set
 from p3mask.evaluate.gallery import Gallery
-from p3mask.evaluate.probes import ProbeEmbedder
+from p3mask.evaluate.probes import ProbeEmbedder, nearest_face
 from p3mask.evaluate.quality import PhotoQuality, face_region, mean_quality, photo_quality
 from p3mask.evaluate.metrics import psr_from_hits
 from p3mask.evaluate.scoring import ProbeSet, gallery_hits, query_psr
@@ -60,13 +60,21 @@ class MethodUser:
     info: dict = field(default_factory=dict)
 
 
+def _face_box(protector: Protector, clean: torch.Tensor, landmarks: torch.Tensor):
+    """The detector's box of the face at ``landmarks`` in the clean photo (the face in context is measured
+    around it for every method alike), or ``None`` when the detector does not find it."""
+    found = protector.detector.detect(clean)
+    index = nearest_face(found.landmarks, landmarks)
+    return None if index is None else tuple(float(v) for v in found.boxes[index])
+
+
 def method_info(protector: Protector) -> dict:
     """The per-user choices a method made, for the details report."""
     info = {}
     key = getattr(protector, "key", None)
     if key is not None:
         info.update(team=list(key.team), quality_train_min=key.quality_min, quality_train_mean=key.quality_mean)
-    for attr in ("target_name", "scale", "bound", "ssim_train"):
+    for attr in ("target_name", "scale", "bound", "quality_train"):
         value = getattr(protector, attr, None)
         if value is not None:
             info[attr] = value
@@ -93,10 +101,10 @@ def run_user(
             continue
         ms = (time.perf_counter() - tic) * 1e3
         landmarks = gallery.landmarks[row]
-        photo = ProtectedPhoto(path, row, clean, quantize(protected), landmarks, ms)
+        photo = ProtectedPhoto(path, row, clean, quantize(protected), landmarks, ms, _face_box(protector, clean, landmarks))
         case.test.append(photo)
         region = face_region(landmarks, clean.shape[-2:], FRAME_TEMPLATE, FRAME_SIZE)
-        case.quality.append(photo_quality(clean, photo.protected, region))
+        case.quality.append(photo_quality(clean, photo.protected, region, photo.box))
     logger.info("%s on %s: setup %.1f s, %d photos protected (%.2f s each), %d without the user's face",
                 protector.name, name, case.setup_s, len(case.test),
                 _mean([p.protect_ms / 1e3 for p in case.test]), len(case.unprotected))
@@ -145,6 +153,8 @@ def summarise(
         "psr_seen": _mean(top1[n] for n in pool),
         "psr_unseen": _mean(top1[n] for n in unseen) if HELD_OUT_MODEL not in top1 else top1[HELD_OUT_MODEL],
         "gallery_psr": _mean(gallery_psr.values()),
+        "ssimulacra2_face": quality["ssimulacra2_face"],
+        "butteraugli_face": quality["butteraugli_face"],
         "ssim_face": quality["ssim_face"],
         "psnr": quality["psnr_face"],
         "psr_unseen_jpeg75": robust.get(HELD_OUT_MODEL, _mean(robust[n] for n in unseen)),
@@ -158,6 +168,8 @@ def summarise(
         "unprotected": [p for c in cases for p in c.unprotected],
         "per_user": [{"name": c.name, "setup_s": c.setup_s, "test_photos": len(c.test),
                       "protect_s": [p.protect_ms / 1e3 for p in c.test],
+                      "ssimulacra2_face": [q.ssimulacra2_face for q in c.quality],
+                      "butteraugli_face": [q.butteraugli_face for q in c.quality],
                       "ssim_face": [q.ssim_face for q in c.quality], **c.info} for c in cases],
     }
     return row, details

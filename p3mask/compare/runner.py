@@ -2,11 +2,11 @@
 
 Every method gets the same users, the same photo splits, the same model pool (never the dlib ResNet,
 which plays the unseen recogniser), the same detector and warp, and the same clean gallery. Chameleon
-runs first; the mean face-region SSIM of its protected test photos becomes ``ssim_target``, the budget
-every baseline is calibrated to (per-photo methods: each photo's perturbation is scaled to the largest
-strength keeping face SSIM >= target; OPOM: its L-inf bound is scaled, and the mask learned again inside
-it, until the mean SSIM over the training photos equals the target, as Chameleon's is set on its
-training photos).
+runs first; the mean SSIMULACRA2 (face in context) of its protected test photos becomes
+``quality_target``, the budget every baseline is calibrated to (per-photo methods: each photo's
+perturbation is scaled to the largest strength keeping SSIMULACRA2 >= target; OPOM: its L-inf bound is
+scaled, and the mask learned again inside it, until the mean SSIMULACRA2 over the training photos equals
+the target, as Chameleon's is set on its training photos).
 """
 
 from __future__ import annotations
@@ -44,13 +44,13 @@ def gallery_dataset(dataset: FaceDataset, users: list[str], extra: int | None, s
     return FaceDataset(dataset.name, dataset.root, {n: p for n, p in dataset.identities.items() if n in chosen})
 
 
-def method_kwargs(name: str, config: CompareConfig, ssim_target: float) -> dict:
+def method_kwargs(name: str, config: CompareConfig, quality_target: float) -> dict:
     """Hyperparameters of one method in this comparison (``config.method_options`` win)."""
     preset = PRESETS[config.preset]
     if name == "chameleon":
         kwargs = {"preset": config.preset, "epochs": config.epochs}
     else:
-        kwargs = {"ssim_target": ssim_target}
+        kwargs = {"quality_target": quality_target}
         if name == "opom":
             kwargs["epsilon"] = preset.epsilon  # OPOM learns at Chameleon's L-inf bound, then is calibrated
     return {**kwargs, **config.method_options.get(name, {})}
@@ -74,11 +74,11 @@ def run_compare(config: CompareConfig, progress: bool = True) -> dict:
     thresholds, sources = model_thresholds(list(models), gallery)
     embedder = ProbeEmbedder(models, detector, device)
     splits = {n: split_user(dataset, n, config.train_fraction, config.seed, config.max_photos) for n in names}
-    target = config.ssim_target
+    target = config.quality_target
     source = "given" if target is not None else None
     rows, details, hyper = {}, {}, {}
     for method in config.ordered_methods():
-        budget = target if target is not None else PRESETS[config.preset].ssim_floor + PRESETS[config.preset].ssim_margin
+        budget = target if target is not None else PRESETS[config.preset].quality_floor + PRESETS[config.preset].quality_margin
         protector = get_method(method, pool=DEFAULT_POOL, models=models, detector=detector, device=device,
                                seed=config.seed, thresholds=thresholds, **method_kwargs(method, config, budget))
         hyper[method] = settings(protector)
@@ -88,15 +88,15 @@ def run_compare(config: CompareConfig, progress: bool = True) -> dict:
         if not cases:
             raise RuntimeError(f"{method}: no test photo of any user could be protected")
         rows[method], details[method] = summarise(cases, embedder, gallery, DEFAULT_POOL)
-        details[method]["ssim_budget"] = budget if method != "chameleon" else None
+        details[method]["quality_budget"] = budget if method != "chameleon" else None
         if method == "chameleon" and target is None:
-            target, source = rows[method]["ssim_face"], "chameleon-measured"
+            target, source = rows[method]["ssimulacra2_face"], "chameleon-measured"
     clean = split_probes(names, splits, gallery)
     return {
         "methods": rows,
         "details": details,
-        "ssim_target": target,
-        "ssim_target_source": source or "preset-default",
+        "quality_target": target,
+        "quality_target_source": source or "preset-default",
         "clean_error": query_psr(clean, gallery, 1),
         "users": names,
         "dataset": config.dataset,

@@ -12,7 +12,7 @@ differences between methods are the methods' own.
 
 Example:
     >>> from p3mask.methods import get_method  # doctest: +SKIP
-    >>> method = get_method("fawkes", ssim_target=0.96)  # doctest: +SKIP
+    >>> method = get_method("fawkes", quality_target=70.0)  # doctest: +SKIP
     >>> method.setup(["alice/1.jpg", "alice/2.jpg"])  # doctest: +SKIP
     >>> protected = method.protect(load_image("alice/new.jpg"))  # doctest: +SKIP
 """

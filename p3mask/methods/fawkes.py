@@ -14,9 +14,9 @@ with ``lambda`` adapted each step (doubled while the budget is exceeded, halved 
 :mod:`p3mask.protect.penalty`). Deviations from the paper, for a like-for-like comparison: the cloak
 lives in the canonical face frame shared by every method (the paper perturbs the whole face crop);
 the target features are the target's centroid rather than one target photo; the budget ``rho`` is
-not one of the paper's levels (it used rho = 0.007) but ``(1 - ssim_target) / 2`` with ``ssim_target``
-matched to Chameleon's measured face SSIM; and the final cloak is scaled (bisection) to the largest
-strength that keeps the face-region SSIM at ``ssim_target`` (:func:`largest_passing_scale`).
+not one of the paper's levels (it used rho = 0.007) but the shared optimisation budget (face SSIM 0.95);
+and the final cloak is scaled to the largest strength that keeps the SSIMULACRA2 of the face in context
+at ``quality_target`` (:func:`largest_passing_scale`), matched to Chameleon's measured figure.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from p3mask.datasets import load_dataset
 from p3mask.face.align import align_faces
 from p3mask.methods.base import PhotoInput, frozen, load_photos
 from p3mask.methods.per_photo import PerPhotoProtector
-from p3mask.methods.photo_face import DEFAULT_SSIM_TARGET, PhotoFace
+from p3mask.methods.photo_face import DEFAULT_QUALITY_TARGET, PhotoFace
 from p3mask.methods.user import prepare_user
 from p3mask.protect.ssim import face_dssim
 
@@ -42,7 +42,7 @@ class Fawkes(PerPhotoProtector):
     """Targeted per-photo cloaking under a DSSIM budget (see the module docstring).
 
     Args:
-        ssim_target: face-region SSIM every cloaked photo keeps, in (0, 1) (default 0.96).
+        quality_target: SSIMULACRA2 (face in context) every cloaked photo keeps, in (0, 100) (default: mid's floor).
         steps: Adam steps per photo (default 20; the paper ran hundreds on a GPU).
         lr: Adam learning rate in [0, 1] image units (default 1/255).
         targets: candidate target identities, name -> photos; default: ``num_candidates`` LFW
@@ -58,7 +58,7 @@ class Fawkes(PerPhotoProtector):
 
     def __init__(
         self,
-        ssim_target: float = DEFAULT_SSIM_TARGET,
+        quality_target: float = DEFAULT_QUALITY_TARGET,
         steps: int = 20,
         lr: float = 1.0 / 255.0,
         targets: Mapping[str, Sequence[PhotoInput]] | None = None,
@@ -67,7 +67,7 @@ class Fawkes(PerPhotoProtector):
         max_scale: float = 2.0,
         **kwargs,
     ) -> None:
-        super().__init__(ssim_target, max_scale, **kwargs)
+        super().__init__(quality_target, max_scale, **kwargs)
         if steps < 1 or lr <= 0 or num_candidates < 1 or photos_per_candidate < 1 or max_scale <= 0:
             raise ValueError("expected steps >= 1, lr > 0, num_candidates >= 1, photos_per_candidate >= 1, max_scale > 0")
         self.steps = int(steps)

@@ -13,11 +13,10 @@ with ``A`` the re-detection alignment (the differentiable warp), ``G`` a Gaussia
 drawn each step from ``[sigma_min, sigma_max]``, and signed-gradient ascent steps. Deviations from the
 paper, for a like-for-like comparison: LPIPS is not available offline here (see
 :data:`p3mask.evaluate.quality.LPIPS_STATUS`), so the perceptual penalty ``P`` is the face-region DSSIM;
-its weight ``alpha`` is adapted each step (doubled while DSSIM exceeds the shared budget
-``(1 - ssim_target) / 2``, halved while it is below), which calibrates the paper's fixed weight to the
-budget; the perturbation lives in the canonical face frame shared by every method; and the final
-perturbation is scaled (bisection) to the largest strength that keeps the face-region SSIM at
-``ssim_target``. The embeddings are L2-normalised, so the denominators are 1.
+its weight ``alpha`` is adapted each step (doubled while DSSIM exceeds the shared optimisation budget,
+face SSIM 0.95, halved while it is below), which calibrates the paper's fixed weight to the budget; the
+perturbation lives in the canonical face frame shared by every method; and the final perturbation is
+scaled to the largest strength that keeps the SSIMULACRA2 of the face in context at ``quality_target``. The embeddings are L2-normalised, so the denominators are 1.
 """
 
 from __future__ import annotations
@@ -29,7 +28,7 @@ from kornia.filters import gaussian_blur2d
 
 from p3mask.methods.base import PhotoInput, frozen
 from p3mask.methods.per_photo import PerPhotoProtector
-from p3mask.methods.photo_face import DEFAULT_SSIM_TARGET, PhotoFace
+from p3mask.methods.photo_face import DEFAULT_QUALITY_TARGET, PhotoFace
 from p3mask.methods.user import prepare_user
 from p3mask.protect.ssim import face_dssim
 
@@ -38,7 +37,7 @@ class LowKey(PerPhotoProtector):
     """Untargeted per-photo ensemble attack with blur EOT and a perceptual penalty (see the module docstring).
 
     Args:
-        ssim_target: face-region SSIM every protected photo keeps, in (0, 1) (default 0.96).
+        quality_target: SSIMULACRA2 (face in context) every protected photo keeps, in (0, 100) (default: mid's floor).
         steps: signed-gradient steps per photo (default 15; the paper used more on a GPU).
         step_size: step in [0, 1] image units (default 1/255).
         sigma_min: smallest blur sigma of the EOT, in region pixels (default 0.5).
@@ -53,7 +52,7 @@ class LowKey(PerPhotoProtector):
 
     def __init__(
         self,
-        ssim_target: float = DEFAULT_SSIM_TARGET,
+        quality_target: float = DEFAULT_QUALITY_TARGET,
         steps: int = 15,
         step_size: float = 1.0 / 255.0,
         sigma_min: float = 0.5,
@@ -62,7 +61,7 @@ class LowKey(PerPhotoProtector):
         max_scale: float = 2.0,
         **kwargs,
     ) -> None:
-        super().__init__(ssim_target, max_scale, **kwargs)
+        super().__init__(quality_target, max_scale, **kwargs)
         if steps < 1 or step_size <= 0 or max_scale <= 0:
             raise ValueError(f"expected steps >= 1, step_size > 0, max_scale > 0; got {steps}, {step_size}, {max_scale}")
         if not 0.0 < sigma_min <= sigma_max or kernel < 3 or kernel % 2 == 0:

@@ -14,10 +14,10 @@ person (:meth:`OPOM.protect`: no optimisation per photo).
 
 Budget: OPOM's only budget is ``eps``. For a comparison at equal image quality, ``eps`` is calibrated
 on the training photos: the learned mask is scaled (bisection on a factor in ``[0, max_scale]``) until
-the mean face-region SSIM over the training photos equals ``ssim_target``, ``eps`` is multiplied by that
+the mean SSIMULACRA2 (face in context) over the training photos equals ``quality_target``, ``eps`` is multiplied by that
 factor and the mask is learned again inside the new bound, starting from the scaled mask
-(``calibration_rounds`` times), and a last bisection fixes the final scale. This is how Chameleon's own
-SSIM is set on its training photos; re-learning makes the final mask one optimised for the bound it
+(``calibration_rounds`` times), and a last search fixes the final scale. This is how Chameleon's own
+quality is set on its training photos; re-learning makes the final mask one optimised for the bound it
 is used at (a sign-gradient mask saturates at ``+-eps``), not a shrunken copy of a larger one. The mask lives in the canonical face frame shared by every
 method, faded at its border by the same feather window.
 """
@@ -33,7 +33,7 @@ from p3mask.face.align import warp_to_crop
 from p3mask.methods.base import PhotoInput, Protector, check_photo, frozen
 from p3mask.methods.hulls import HULLS, hull_distance
 from p3mask.methods.photo_face import (
-    DEFAULT_SSIM_TARGET,
+    DEFAULT_QUALITY_TARGET,
     FEATHER,
     FRAME_SIZE,
     FRAME_TEMPLATE,
@@ -42,9 +42,8 @@ from p3mask.methods.photo_face import (
     largest_passing_scale,
 )
 from p3mask.methods.user import UserState, prepare_user
-from p3mask.protect.optimizer import composite, feather_window
 from p3mask.protect.config import PRESETS
-from p3mask.protect.ssim import face_ssim
+from p3mask.protect.optimizer import composite, feather_window, perceptual_loss
 
 logger = logging.getLogger(__name__)
 
@@ -53,8 +52,8 @@ class OPOM(Protector):
     """Class-wise universal L-inf mask against the person's feature hull (see the module docstring).
 
     Args:
-        ssim_target: mean face-region SSIM over the training photos after calibration (default 0.96);
-            ``None`` keeps the learned mask at ``epsilon``.
+        quality_target: mean SSIMULACRA2 (face in context) over the training photos after calibration
+            (default: mid's floor); ``None`` keeps the learned mask at ``epsilon``.
         epsilon: L-inf bound while learning, [0, 1] units (default: the epsilon of Chameleon's mid preset).
         hull: ``"affine"`` (default), ``"convex"`` or ``"center"``.
         epochs: passes over the training photos (default 8).
@@ -62,7 +61,7 @@ class OPOM(Protector):
         step_size: signed-gradient step as a fraction of ``epsilon`` (default 0.25).
         momentum: MI-FGSM decay of the accumulated gradient (default 1.0; 0 gives plain I-FGSM).
         max_scale: largest calibration factor (default 2).
-        calibration_rounds: with an SSIM target, learn this many times (default 2): after each round
+        calibration_rounds: with a quality target, learn this many times (default 2): after each round
             ``epsilon`` is multiplied by the calibration scale and the mask is learned again from the
             scaled one, so that the final mask is optimised for the bound it is used at.
         **kwargs: :class:`Protector` arguments (pool, models, detector, device, seed, thresholds).
@@ -73,7 +72,7 @@ class OPOM(Protector):
 
     def __init__(
         self,
-        ssim_target: float | None = DEFAULT_SSIM_TARGET,
+        quality_target: float | None = DEFAULT_QUALITY_TARGET,
         epsilon: float = PRESETS["mid"].epsilon,
         hull: str = "affine",
         epochs: int = 8,
@@ -85,15 +84,15 @@ class OPOM(Protector):
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
-        if ssim_target is not None and not 0.0 < ssim_target < 1.0:
-            raise ValueError(f"ssim_target must be in (0, 1) or None, got {ssim_target}")
+        if quality_target is not None and not 0.0 < quality_target < 100.0:
+            raise ValueError(f"quality_target must be in (0, 100) or None, got {quality_target}")
         if hull not in HULLS:
             raise ValueError(f"unknown hull {hull!r}; valid hulls: {', '.join(HULLS)}")
         if not 0.0 < epsilon <= 1.0 or min(epochs, batch_size, calibration_rounds) < 1:
             raise ValueError("expected 0 < epsilon <= 1 and epochs, batch_size, calibration_rounds >= 1")
         if step_size <= 0 or momentum < 0 or max_scale <= 0:
             raise ValueError("expected step_size > 0, momentum >= 0 and max_scale > 0")
-        self.ssim_target = ssim_target
+        self.quality_target = quality_target
         self.epsilon = float(epsilon)
         self.hull = hull
         self.epochs = int(epochs)
@@ -106,11 +105,11 @@ class OPOM(Protector):
         self.mask: torch.Tensor | None = None  # (3, fh, fw) learned mask times the calibration scale
         self.scale: float = 1.0  # calibration factor applied to the last learned mask
         self.bound: float = float("nan")  # L-inf bound of the final mask, [0, 1] units
-        self.ssim_train: float = float("nan")  # mean training face SSIM with the final mask
+        self.quality_train: float = float("nan")  # mean training SSIMULACRA2 (face in context) with the final mask
 
     # ---------------------------------------------------------------- per user
     def setup(self, user_photos: Sequence[PhotoInput]) -> None:
-        """Learn the user's mask from their photos, then calibrate it to the SSIM budget."""
+        """Learn the user's mask from their photos, then calibrate it to the perceptual budget."""
         models = self.pool_models()
         with frozen(models):
             self.user = prepare_user(self, user_photos)
@@ -119,16 +118,16 @@ class OPOM(Protector):
             to_crop = {n: data.matrices(m.template) for n, m in models.items()}
             window = feather_window(FRAME_SIZE, FEATHER, self.device)
             eps, delta = self.epsilon, None
-            rounds = self.calibration_rounds if self.ssim_target is not None else 1
+            rounds = self.calibration_rounds if self.quality_target is not None else 1
             for r in range(rounds):
                 if r:  # learn again inside the calibrated bound, from the scaled mask
                     eps, delta = eps * self.scale, delta * self.scale
                 delta = self._learn(models, data, to_frame, to_crop, window, eps, delta)
-                self.scale, self.ssim_train = self._calibrate(data, to_frame, (delta * window)[0])
+                self.scale, self.quality_train = self._calibrate(data, to_frame, (delta * window)[0])
         self.mask = delta[0] * self.scale  # PhotoFace applies the same feather window when pasting
         self.bound = eps * self.scale
-        logger.info("opom: L-inf bound %.4f (last scale %.3f), mean training SSIM %.4f",
-                    self.bound, self.scale, self.ssim_train)
+        logger.info("opom: L-inf bound %.4f (last scale %.3f), mean training SSIMULACRA2 %.1f",
+                    self.bound, self.scale, self.quality_train)
 
     def _loss(self, models, x: torch.Tensor, to_crop, idx: torch.Tensor) -> torch.Tensor:
         """Mean squared distance of the protected faces' features to each model's hull."""
@@ -162,14 +161,14 @@ class OPOM(Protector):
 
     @torch.no_grad()
     def _calibrate(self, data, to_frame, mask: torch.Tensor) -> tuple[float, float]:
-        """Scale making the mean training face SSIM equal ``ssim_target`` (1 without a target)."""
-        def mean_ssim(scale: float) -> float:
-            x, weight = composite(data.regions, data.valid, mask * scale, to_frame)
-            return float(face_ssim(x, data.regions, weight).mean())
+        """Scale making the mean training SSIMULACRA2 (face in context) equal ``quality_target`` (1 without one)."""
+        def mean_quality(scale: float) -> float:
+            x, _ = composite(data.regions, data.valid, mask * scale, to_frame)
+            return float(perceptual_loss(data.regions, x, data.contexts).mul(-100.0).add(100.0).mean())
 
-        if self.ssim_target is None:
-            return 1.0, mean_ssim(1.0)
-        return largest_passing_scale(mean_ssim, self.ssim_target, self.max_scale)
+        if self.quality_target is None:
+            return 1.0, mean_quality(1.0)
+        return largest_passing_scale(mean_quality, self.quality_target, self.max_scale)
 
     # ---------------------------------------------------------------- per photo
     def protect(self, image: torch.Tensor) -> torch.Tensor:
@@ -179,7 +178,7 @@ class OPOM(Protector):
             raise RuntimeError("call setup(user_photos) before protect()")
         matcher = self.model(self.user.match_model)
         with torch.no_grad(), frozen({"matcher": matcher}):
-            landmarks = find_user_face(image, self.detector, matcher, self.user.reference, self.user.threshold)
-            face = PhotoFace.build(image.float(), landmarks, {}, device=self.device)
+            landmarks, box = find_user_face(image, self.detector, matcher, self.user.reference, self.user.threshold)
+            face = PhotoFace.build(image.float(), landmarks, {}, device=self.device, box=box)
             photo, _, _ = face.finish(self.mask, None)
         return photo

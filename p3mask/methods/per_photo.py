@@ -1,6 +1,6 @@
 """What the per-photo baselines (Fawkes, LowKey) share: protecting a photo is finding the user's face,
 optimising a perturbation for it in the canonical face frame under a DSSIM penalty, and scaling the
-result to the SSIM budget.
+result to the perceptual budget (SSIMULACRA2 of the face in context).
 
 A subclass prepares the user in :meth:`~p3mask.methods.base.Protector.setup` (setting ``user``) and
 implements :meth:`PerPhotoProtector._optimise`, the method's own loop; :meth:`PerPhotoProtector._start`
@@ -17,7 +17,7 @@ from typing import ClassVar
 import torch
 
 from p3mask.methods.base import Protector, check_photo, frozen
-from p3mask.methods.photo_face import PhotoFace, find_user_face
+from p3mask.methods.photo_face import OPTIMISATION_DSSIM_BUDGET, PhotoFace, find_user_face
 from p3mask.methods.user import UserState
 from p3mask.models.base import FaceRecognizer
 from p3mask.protect.penalty import AdaptivePenalty
@@ -27,7 +27,7 @@ class PerPhotoProtector(Protector):
     """Base of the methods that run an optimisation for every photo they protect.
 
     Args:
-        ssim_target: face-region SSIM every protected photo keeps, in (0, 1).
+        quality_target: SSIMULACRA2 (face in context) every protected photo keeps, in (0, 100).
         max_scale: largest factor the final budget calibration may scale the perturbation by, > 0
             (checked by the subclass, with its other hyperparameters).
         **kwargs: :class:`~p3mask.methods.base.Protector` arguments (pool, models, detector, device, seed,
@@ -41,18 +41,19 @@ class PerPhotoProtector(Protector):
     per_photo = True
     perturbation: ClassVar[str] = "perturbation"
 
-    def __init__(self, ssim_target: float, max_scale: float, **kwargs) -> None:
+    def __init__(self, quality_target: float, max_scale: float, **kwargs) -> None:
         super().__init__(**kwargs)
-        if not 0.0 < ssim_target < 1.0:
-            raise ValueError(f"ssim_target must be in (0, 1), got {ssim_target}")
-        self.ssim_target = float(ssim_target)
+        if not 0.0 < quality_target < 100.0:
+            raise ValueError(f"quality_target must be in (0, 100), got {quality_target}")
+        self.quality_target = float(quality_target)
         self.max_scale = float(max_scale)
         self.user: UserState | None = None
 
     @property
     def budget(self) -> float:
-        """DSSIM budget ``(1 - ssim_target) / 2`` the penalty holds the face region to while optimising."""
-        return (1.0 - self.ssim_target) / 2.0
+        """DSSIM budget the penalty holds the face region to while optimising (the result is then scaled
+        to ``quality_target``)."""
+        return OPTIMISATION_DSSIM_BUDGET
 
     def _is_set_up(self) -> bool:
         """Whether :meth:`setup` has prepared everything :meth:`protect` needs."""
@@ -62,7 +63,7 @@ class PerPhotoProtector(Protector):
         """Protect the user's face in ``image`` ``(3, H, W)`` RGB [0, 1]; returns the protected photo.
 
         The perturbation of :meth:`_optimise` is scaled (bisection, at most ``max_scale``) to the largest
-        strength that keeps the face-region SSIM at ``ssim_target``.
+        strength that keeps the SSIMULACRA2 of the face in context at ``quality_target``.
         """
         check_photo(image)
         if not self._is_set_up():
@@ -70,12 +71,12 @@ class PerPhotoProtector(Protector):
         models = self.pool_models()
         matcher = self.model(self.user.match_model)
         with frozen({**models, "matcher": matcher}):
-            landmarks = find_user_face(image, self.detector, matcher, self.user.reference, self.user.threshold)
-            face = PhotoFace.build(image.float(), landmarks, models, device=self.device)
+            landmarks, box = find_user_face(image, self.detector, matcher, self.user.reference, self.user.threshold)
+            face = PhotoFace.build(image.float(), landmarks, models, device=self.device, box=box)
             delta = self._optimise(face, models)
-            photo, ssim, scale = face.finish(delta, self.ssim_target, self.max_scale)
+            photo, quality, scale = face.finish(delta, self.quality_target, self.max_scale)
         logging.getLogger(type(self).__module__).info(
-            "%s: face SSIM %.4f (%s scaled by %.3f)", self.name, ssim, self.perturbation, scale)
+            "%s: SSIMULACRA2 %.1f (%s scaled by %.3f)", self.name, quality, self.perturbation, scale)
         return photo
 
     def _start(self, face: PhotoFace) -> tuple[torch.Generator, torch.Tensor, AdaptivePenalty]:

@@ -26,18 +26,23 @@ from p3mask.face.align import align_faces, estimate_similarity, warp_to_crop
 from p3mask.face.detect import FaceDetector
 from p3mask.methods.base import NoUserFaceError
 from p3mask.models.base import FaceRecognizer
-from p3mask.protect.optimizer import composite, feather_window
 from p3mask.protect.config import PRESETS
-from p3mask.protect.ssim import face_ssim
+from p3mask.protect.floor import PERFECT, strongest_within_floor
+from p3mask.protect.optimizer import composite, feather_window
 from p3mask.protect.trainset import crop_region, model_frames
+from p3mask.quality import SSIMULACRA2Reference, face_in_context
 
 _FRAME = PRESETS["mid"]  # frame geometry shared by every method (Chameleon's canonical frame)
 FRAME_SIZE: tuple[int, int] = _FRAME.frame_size  # (h, w) of the canonical frame, 128x128
 FRAME_TEMPLATE = _FRAME.frame_template  # its 5 landmarks, the ArcFace template moved 8 px in
 FEATHER = _FRAME.feather  # frame pixels over which every perturbation fades out at the frame border
 MAX_FACE_SCALE = _FRAME.max_face_scale  # faces larger than this x frame are optimised downscaled
-# Default SSIM budget of the baselines: what Chameleon's default (mid) preset aims at on its photos.
-DEFAULT_SSIM_TARGET = _FRAME.ssim_floor + _FRAME.ssim_margin
+# Default perceptual budget of the baselines (SSIMULACRA2 of the face in context): Chameleon's default
+# (mid) preset's floor.
+DEFAULT_QUALITY_TARGET = _FRAME.quality_floor + _FRAME.quality_margin
+# The DSSIM budget the per-photo baselines' own penalties hold while optimising (face SSIM 0.95, their
+# earlier matched budget); their result is then scaled to the perceptual budget.
+OPTIMISATION_DSSIM_BUDGET = 0.025
 
 
 @torch.no_grad()
@@ -47,8 +52,8 @@ def find_user_face(
     matcher: FaceRecognizer,
     reference: torch.Tensor,
     threshold: float,
-) -> torch.Tensor:
-    """Landmarks of the user's face in a photo: the detected face most similar to ``reference``.
+) -> tuple[torch.Tensor, tuple[float, float, float, float]]:
+    """The user's face in a photo: the detected face most similar to ``reference``.
 
     Args:
         image: ``(3, H, W)`` RGB in [0, 1].
@@ -58,7 +63,7 @@ def find_user_face(
         threshold: cosine at or above which a face is the user's.
 
     Returns:
-        ``(5, 2)`` landmarks ``(x, y)`` in photo pixels.
+        ``(landmarks, box)``: ``(5, 2)`` landmarks ``(x, y)`` and the box ``(x1, y1, x2, y2)`` in photo pixels.
 
     Raises:
         NoUserFaceError: no face detected, or none matches the user.
@@ -74,40 +79,28 @@ def find_user_face(
         raise NoUserFaceError(
             f"no face of the user in the photo (best cosine {float(cos[best]):.3f} < {threshold:.3f})"
         )
-    return found.landmarks[best].float()
+    return found.landmarks[best].float(), tuple(float(v) for v in found.boxes[best])
 
 
 def largest_passing_scale(
-    ssim_at: Callable[[float], float], target: float, max_scale: float = 2.0, iters: int = 14
+    quality_at: Callable[[float], float], target: float, max_scale: float = 2.0
 ) -> tuple[float, float]:
-    """Largest ``s`` in ``[0, max_scale]`` with ``ssim_at(s) >= target``, by bisection.
-
-    SSIM falls as a perturbation is scaled up, so this is the strongest version of a perturbation
-    that keeps the SSIM budget: the budget calibration shared by the baselines.
+    """Largest ``s`` in ``[0, max_scale]`` with ``quality_at(s) >= target``: the strongest version of a
+    perturbation that keeps the budget, the calibration shared by the baselines. The search is
+    :func:`p3mask.protect.floor.strongest_within_floor` on ``s / max_scale``, the one Chameleon's keys use.
 
     Args:
-        ssim_at: SSIM of the perturbation scaled by ``s`` (``ssim_at(0) == 1``).
-        target: SSIM to keep, in (0, 1).
+        quality_at: SSIMULACRA2 of the perturbation scaled by ``s`` (100 at ``s = 0``, falling with ``s``).
+        target: SSIMULACRA2 to keep, in (0, 100).
         max_scale: largest scale tried (default 2).
-        iters: bisection steps (default 14, a resolution of ``max_scale / 2**14``).
 
     Returns:
-        ``(scale, ssim_at(scale))``.
+        ``(scale, quality_at(scale))``.
     """
-    if not 0.0 < target < 1.0 or max_scale <= 0 or iters < 1:
-        raise ValueError(f"expected 0 < target < 1, max_scale > 0, iters >= 1; got {target}, {max_scale}, {iters}")
-    top = ssim_at(max_scale)
-    if top >= target:
-        return max_scale, top
-    lo, hi, at_lo = 0.0, max_scale, 1.0
-    for _ in range(iters):
-        mid = (lo + hi) / 2
-        value = ssim_at(mid)
-        if value >= target:
-            lo, at_lo = mid, value
-        else:
-            hi = mid
-    return lo, at_lo
+    if not 0.0 < target < PERFECT or max_scale <= 0:
+        raise ValueError(f"expected 0 < target < {PERFECT:.0f} and max_scale > 0; got {target}, {max_scale}")
+    fraction, _, quality = strongest_within_floor(lambda f: (None, quality_at(f * max_scale)), target)
+    return fraction * max_scale, quality
 
 
 @dataclass
@@ -119,10 +112,11 @@ class PhotoFace:
         region: ``(1, 3, h, w)`` clean region around the face that the optimisation works on.
         to_frame: ``(1, 2, 3)`` region -> canonical-frame affine.
         to_crop: model name -> ``(1, 2, 3)`` region -> that model's aligned crop.
-        full: ``(1, 3, h', w')`` full-resolution window around the face (for the final paste).
+        full: ``(1, 3, h', w')`` full-resolution window around the face and its context (for the final paste).
         full_to_frame: ``(1, 2, 3)`` window -> frame affine.
         offset: ``(y0, x0)`` of the window in the photo.
         window: ``(1, 1, fh, fw)`` feather window applied to every perturbation.
+        context: ``(y0, y1, x0, x1)`` of the face in context inside ``full`` (``None`` without a face box).
     """
 
     image: torch.Tensor
@@ -133,6 +127,7 @@ class PhotoFace:
     full_to_frame: torch.Tensor
     offset: tuple[int, int]
     window: torch.Tensor
+    context: tuple[int, int, int, int] | None = None
 
     @classmethod
     def build(
@@ -142,11 +137,13 @@ class PhotoFace:
         models: Mapping[str, FaceRecognizer],
         max_face_scale: float = MAX_FACE_SCALE,
         device: str | torch.device = "cpu",
+        box: tuple[float, float, float, float] | None = None,
     ) -> PhotoFace:
-        """Prepare the face at ``landmarks`` ``(5, 2)`` of ``image`` ``(3, H, W)`` for ``models``."""
+        """Prepare the face at ``landmarks`` ``(5, 2)`` (box ``box``) of ``image`` ``(3, H, W)`` for ``models``."""
         frames = [(FRAME_TEMPLATE, FRAME_SIZE), *model_frames(models)]
         region, lmk, _ = crop_region(image, landmarks, frames, max_face_scale)
-        full, full_lmk, _ = crop_region(image, landmarks, frames[:1], math.inf)
+        include = face_in_context(box, *image.shape[1:]) if box is not None else None
+        full, full_lmk, context = crop_region(image, landmarks, frames[:1], math.inf, include)
         x0, y0 = (landmarks[0] - full_lmk[0]).round().long().tolist()
         frame = torch.as_tensor(FRAME_TEMPLATE, dtype=torch.float32)
         to_crop = {
@@ -157,7 +154,7 @@ class PhotoFace:
             image=image, region=region[None].to(device), to_frame=estimate_similarity(lmk[None], frame).to(device),
             to_crop=to_crop, full=full[None].to(device),
             full_to_frame=estimate_similarity(full_lmk[None], frame).to(device),
-            offset=(int(y0), int(x0)), window=feather_window(FRAME_SIZE, FEATHER, device),
+            offset=(int(y0), int(x0)), window=feather_window(FRAME_SIZE, FEATHER, device), context=context,
         )
 
     def protected(self, delta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -178,11 +175,18 @@ class PhotoFace:
         return out
 
     @torch.no_grad()
-    def full_ssim(self, delta: torch.Tensor, scale: float = 1.0) -> tuple[torch.Tensor, float]:
-        """Full-resolution window with ``scale * delta`` pasted in, and its face-region SSIM."""
+    def full_quality(self, delta: torch.Tensor, scale: float = 1.0) -> tuple[torch.Tensor, float]:
+        """Full-resolution window with ``scale * delta`` pasted in (rounded to 8-bit levels, as saved),
+        and the SSIMULACRA2 of its face in context (``nan`` without a face box)."""
         valid = torch.ones_like(self.full[:, :1])
-        x, weight = composite(self.full, valid, scale * delta * self.window[0], self.full_to_frame)
-        return x, float(face_ssim(x, self.full, weight))
+        x, _ = composite(self.full, valid, scale * delta * self.window[0], self.full_to_frame)
+        x = (self.full + torch.round((x - self.full) * 255.0) / 255.0).clamp(0, 1)
+        if self.context is None:
+            return x, math.nan
+        y0, y1, x0, x1 = self.context
+        if getattr(self, "_measure", None) is None:
+            self._measure = SSIMULACRA2Reference(self.full[..., y0:y1, x0:x1])
+        return x, float(self._measure(x[..., y0:y1, x0:x1]))
 
     @torch.no_grad()
     def paste(self, window: torch.Tensor) -> torch.Tensor:
@@ -194,17 +198,18 @@ class PhotoFace:
 
     @torch.no_grad()
     def finish(
-        self, delta: torch.Tensor, ssim_target: float | None, max_scale: float = 2.0
+        self, delta: torch.Tensor, quality_target: float | None, max_scale: float = 2.0
     ) -> tuple[torch.Tensor, float, float]:
-        """Paste ``delta`` at full resolution, scaled to the SSIM budget when ``ssim_target`` is given.
+        """Paste ``delta`` at full resolution, scaled to the perceptual budget when ``quality_target`` is given.
 
         Returns:
-            ``(photo, ssim, scale)``: the ``(3, H, W)`` protected photo, its face-region SSIM and the
-            scale applied to ``delta`` (1 without a target).
+            ``(photo, quality, scale)``: the ``(3, H, W)`` protected photo, the SSIMULACRA2 of its face in
+            context and the scale applied to ``delta`` (1 without a target).
         """
         scale = 1.0
-        if ssim_target is not None:
-            scale, _ = largest_passing_scale(lambda s: self.full_ssim(delta, s)[1], ssim_target, max_scale)
-        window, ssim = self.full_ssim(delta, scale)
-        return self.paste(window), ssim, scale
-
+        if quality_target is not None:
+            if self.context is None:
+                raise ValueError("a perceptual budget needs the face box (PhotoFace.build(..., box=...))")
+            scale, _ = largest_passing_scale(lambda s: self.full_quality(delta, s)[1], quality_target, max_scale)
+        window, quality = self.full_quality(delta, scale)
+        return self.paste(window), quality, scale

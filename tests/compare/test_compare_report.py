@@ -11,16 +11,17 @@ from p3mask.datasets.base import FaceDataset
 from p3mask.protect.config import PRESETS
 
 
-def _row(psr_unseen: float, ssim: float, protect_s: float) -> dict:
-    return {"psr_seen": 0.9, "psr_unseen": psr_unseen, "gallery_psr": 0.5, "ssim_face": ssim, "psnr": 38.0,
+def _row(psr_unseen: float, quality: float, protect_s: float) -> dict:
+    return {"psr_seen": 0.9, "psr_unseen": psr_unseen, "gallery_psr": 0.5, "ssimulacra2_face": quality,
+            "butteraugli_face": 2.5, "ssim_face": 0.97, "psnr": 38.0,
             "psr_unseen_jpeg75": psr_unseen / 2, "setup_s": 20.0, "protect_s_per_photo": protect_s}
 
 
 def _report() -> dict:
-    methods = {"chameleon": _row(0.4, 0.960, 0.05), "fawkes": _row(0.3, 0.962, 30.0), "opom": _row(0.5, 0.950, 0.05)}
+    methods = {"chameleon": _row(0.4, 72.0, 0.05), "fawkes": _row(0.3, 72.5, 30.0), "opom": _row(0.5, 69.0, 0.05)}
     models = ["facenet", "sface", "mobilefacenet", "mobileface", "dlib"]
     details = {m: {"query_top1": {n: 0.5 for n in models}} for m in methods}
-    return {"methods": methods, "details": details, "ssim_target": 0.96, "ssim_target_source": "chameleon-measured",
+    return {"methods": methods, "details": details, "quality_target": 72.0, "quality_target_source": "chameleon-measured",
             "clean_error": {n: 0.02 for n in models}, "users": ["A", "B"], "dataset": "lfw",
             "pool": models[:4], "unseen": ["dlib"], "gallery": {"photos": 100, "identities": 20},
             "device": "cpu", "wall_s": 12.0, "extra": math.nan}
@@ -40,7 +41,7 @@ def test_markdown_states_wins_losses_and_budget_matching():
     text = markdown(_report())
     assert "vs fawkes: unseen-model PSR 0.400 vs 0.300 (Chameleon at least as good)" in text
     assert "vs opom: unseen-model PSR 0.400 vs 0.500 (Chameleon WORSE)" in text
-    assert "SSIM gap +0.0020 (matched" in text and "SSIM gap -0.0100 (NOT matched" in text
+    assert "SSIMULACRA2 gap +0.5 (matched" in text and "SSIMULACRA2 gap -3.0 (NOT matched" in text
     assert "600x faster with Chameleon (target >= 100x met)" in text
     assert table_rows(_report())["fawkes"]["protect_s_per_photo"] == 30.0
     assert "chameleon" in summary(_report())
@@ -51,16 +52,16 @@ def test_config_checks_and_order():
     with pytest.raises(ValueError, match="valid methods"):
         CompareConfig(methods=("glaze",))
     with pytest.raises(ValueError):
-        CompareConfig(ssim_target=1.0)
+        CompareConfig(quality_target=100.0)
     with pytest.raises(ValueError):
         CompareConfig(max_photos=5, min_photos=10)
 
 
 def test_method_kwargs_share_the_budget():
     config = CompareConfig(method_options={"fawkes": {"steps": 3}})
-    assert method_kwargs("fawkes", config, 0.955) == {"ssim_target": 0.955, "steps": 3}
-    assert method_kwargs("opom", config, 0.955)["epsilon"] == PRESETS["mid"].epsilon
-    assert method_kwargs("chameleon", config, 0.955) == {"preset": "mid", "epochs": None}
+    assert method_kwargs("fawkes", config, 71.5) == {"quality_target": 71.5, "steps": 3}
+    assert method_kwargs("opom", config, 71.5)["epsilon"] == PRESETS["mid"].epsilon
+    assert method_kwargs("chameleon", config, 71.5) == {"preset": "mid", "epochs": None}
 
 
 def test_gallery_dataset_keeps_users_and_draws_distractors(tmp_path):

@@ -9,23 +9,23 @@ from p3mask.methods import available_methods, get_method
 from p3mask.methods.base import check_photo, check_pool, frozen
 from p3mask.methods.photo_face import FRAME_SIZE, FRAME_TEMPLATE, PhotoFace, largest_passing_scale
 from p3mask.protect.optimizer import composite, feather_window
-from p3mask.protect.ssim import face_ssim
+from p3mask.quality import face_in_context, ssimulacra2
 
 
 def test_largest_passing_scale_finds_the_boundary():
-    ssim_at = lambda s: 1.0 - 0.05 * s * s  # noqa: E731  (monotone, 0.96 at s = 0.894)
-    scale, value = largest_passing_scale(ssim_at, 0.96, max_scale=2.0)
-    assert value >= 0.96
-    assert abs(scale - (0.04 / 0.05) ** 0.5) < 2.0 / 2**13
-    assert largest_passing_scale(lambda s: 0.999, 0.96, max_scale=2.0) == (2.0, 0.999)  # never binding
-    assert largest_passing_scale(lambda s: 1.0 if s == 0 else 0.5, 0.96)[0] == 0.0  # any change too much
+    quality_at = lambda s: 100.0 - 20.0 * s * s  # noqa: E731  (monotone, 70 at s = 1.225)
+    scale, value = largest_passing_scale(quality_at, 70.0, max_scale=2.0)
+    assert 70.0 <= value <= 70.1
+    assert abs(scale - 1.5 ** 0.5) < 0.01
+    assert largest_passing_scale(lambda s: 99.0, 70.0, max_scale=2.0) == (2.0, 99.0)  # never binding
+    assert largest_passing_scale(lambda s: 100.0 if s == 0 else 50.0, 70.0)[0] == 0.0  # any change too much
 
 
 def test_largest_passing_scale_rejects_bad_arguments():
     with pytest.raises(ValueError):
-        largest_passing_scale(lambda s: 1.0, 1.5)
+        largest_passing_scale(lambda s: 100.0, 100.5)
     with pytest.raises(ValueError):
-        largest_passing_scale(lambda s: 1.0, 0.9, max_scale=0)
+        largest_passing_scale(lambda s: 100.0, 70.0, max_scale=0)
 
 
 def _face(seed: int = 0, size=(3, 150, 170)):
@@ -40,22 +40,26 @@ def _face(seed: int = 0, size=(3, 150, 170)):
 def test_photo_face_finish_equals_compositing_the_whole_photo():
     image, landmarks, g = _face()
     delta = (torch.rand(3, *FRAME_SIZE, generator=g) * 2 - 1) * 0.05
-    face = PhotoFace.build(image, landmarks, {})
-    photo, ssim, scale = face.finish(delta, None)
+    box = (30.0, 20.0, 110.0, 120.0)
+    face = PhotoFace.build(image, landmarks, {}, box=box)
+    photo, quality, scale = face.finish(delta, None)
     to_frame = estimate_similarity(landmarks[None], torch.tensor(FRAME_TEMPLATE))
     window = feather_window(FRAME_SIZE, 6.0)
-    whole, weight = composite(image[None], torch.ones(1, 1, *image.shape[1:]), (delta * window[0]), to_frame)
+    whole, _ = composite(image[None], torch.ones(1, 1, *image.shape[1:]), (delta * window[0]), to_frame)
+    whole = (image[None] + torch.round((whole - image[None]) * 255) / 255).clamp(0, 1)  # 8-bit levels, as saved
     torch.testing.assert_close(photo, whole[0], atol=1e-5, rtol=0)
     assert scale == 1.0
-    assert abs(ssim - float(face_ssim(whole, image[None], weight))) < 1e-4
+    y0, y1, x0, x1 = face_in_context(box, *image.shape[1:])
+    expected = float(ssimulacra2(image[None, :, y0:y1, x0:x1].double(), whole[:, :, y0:y1, x0:x1].double()))
+    assert abs(quality - expected) < 0.01
 
 
-def test_photo_face_finish_meets_the_ssim_target():
+def test_photo_face_finish_meets_the_quality_target():
     image, landmarks, g = _face(1)
     delta = (torch.rand(3, *FRAME_SIZE, generator=g) * 2 - 1) * 0.1
-    face = PhotoFace.build(image, landmarks, {})
-    photo, ssim, scale = face.finish(delta, 0.97)
-    assert 0.97 <= ssim < 0.971
+    face = PhotoFace.build(image, landmarks, {}, box=(30.0, 20.0, 110.0, 120.0))
+    photo, quality, scale = face.finish(delta, 75.0)
+    assert 75.0 <= quality <= 75.1
     assert 0 < scale < 2
     assert photo.shape == image.shape and float(photo.min()) >= 0 and float(photo.max()) <= 1
     unchanged = (photo == image).all(dim=0)
@@ -64,9 +68,12 @@ def test_photo_face_finish_meets_the_ssim_target():
 
 def test_photo_face_zero_delta_is_identity():
     image, landmarks, _ = _face(2)
-    photo, ssim, _ = PhotoFace.build(image, landmarks, {}).finish(torch.zeros(3, *FRAME_SIZE), None)
+    photo, quality, _ = PhotoFace.build(image, landmarks, {}, box=(30.0, 20.0, 110.0, 120.0)).finish(
+        torch.zeros(3, *FRAME_SIZE), None)
     torch.testing.assert_close(photo, image)
-    assert ssim == pytest.approx(1.0)
+    assert quality == pytest.approx(100.0)
+    with pytest.raises(ValueError, match="face box"):
+        PhotoFace.build(image, landmarks, {}).finish(torch.zeros(3, *FRAME_SIZE), 70.0)
 
 
 def test_frozen_restores_modes_and_gradients():
@@ -107,7 +114,7 @@ def test_protect_before_setup_fails():
 
 def test_hyperparameters_are_checked():
     with pytest.raises(ValueError):
-        get_method("fawkes", ssim_target=1.2)
+        get_method("fawkes", quality_target=120.0)
     with pytest.raises(ValueError):
         get_method("lowkey", kernel=4)
     with pytest.raises(ValueError, match="unknown hull"):
