@@ -4,9 +4,11 @@ report commands (``p3mask evaluate``, ``p3mask compare``)."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
+
+from p3mask.atomic import WriteError, check_target
 
 Report = TypeVar("Report")
 
@@ -37,6 +39,8 @@ def run_report_command(
     write_report: Callable[[Report, Path], list[Path]],
     summary: Callable[[Report], str],
     out: Path,
+    files: Sequence[str] = (),
+    overwrite: bool = False,
 ) -> int:
     """Build a report, write its files into ``out``, print its summary and the paths written.
 
@@ -47,15 +51,28 @@ def run_report_command(
         write_report: writes the report's files into a folder and returns their paths.
         summary: the lines printed for the report.
         out: the folder.
+        files: names of the files ``write_report`` may write into ``out``; each is checked before the
+            report is made, so that an existing one stops the command before hours of work.
+        overwrite: replace those files when they exist (``--overwrite``).
 
     Returns:
-        The exit status: 0, or 2 when ``make_report`` failed.
+        The exit status: 0, 2 when ``make_report`` failed or an output exists, 1 when writing failed.
     """
+    try:
+        for name in files:
+            check_target(Path(out) / name, overwrite)
+        if Path(out).exists() and not Path(out).is_dir():
+            raise WriteError(f"{out}: is a file, not a folder")
+    except WriteError as exc:
+        return fail(command, exc)
     try:
         report = make_report()
     except REPORT_ERRORS as exc:
         return fail(command, exc)
-    paths = write_report(report, out)
+    try:
+        paths = write_report(report, out, overwrite)
+    except WriteError as exc:
+        return fail(command, exc, status=1)
     print(summary(report))
     print(f"wrote {', '.join(str(p) for p in paths)}")
     return 0
