@@ -208,7 +208,7 @@ def test_save_like_keeps_format_exif_icc(tmp_path):
     src = tmp_path / "src.jpg"
     exif = Image.Exif()
     exif[0x0112] = 6  # Orientation
-    exif[0x013B] = "Jane Doe"  # Artist
+    exif[0x8298] = "Jane Doe"  # Copyright: kept
     icc = b"fake-icc-profile-bytes"
     Image.open(lfw()).save(src, exif=exif.tobytes(), icc_profile=icc, quality=95)
     x, info = load_image_with_info(src)
@@ -216,7 +216,7 @@ def test_save_like_keeps_format_exif_icc(tmp_path):
     out = save_image(x, tmp_path / "out.jpeg", like=info)
     back = Image.open(out)
     assert back.format == "JPEG" and back.info.get("icc_profile") == icc
-    assert back.getexif().get(0x013B) == "Jane Doe" and 0x0112 not in back.getexif()
+    assert back.getexif().get(0x8298) == "Jane Doe" and 0x0112 not in back.getexif()
     assert torch.allclose(load_image(out), x, atol=0.1)  # upright and close (JPEG is lossy)
     assert (load_image(out) - x).abs().mean() < 0.01
 
@@ -227,7 +227,9 @@ def test_save_refuses_source_and_bad_args(tmp_path):
     x, info = load_image_with_info(src)
     with pytest.raises(ValueError, match="refusing to overwrite the source"):
         save_image(x, src, like=info)
-    save_image(x * 0.5, src, like=info, overwrite_source=True)
+    with pytest.raises(FileExistsError, match="already exists"):
+        save_image(x * 0.5, src, like=info, overwrite_source=True)  # overwrite_source alone is not enough
+    save_image(x * 0.5, src, like=info, overwrite_source=True, overwrite=True)
     assert load_image(src).max() < 0.01
     with pytest.raises(ValueError, match="suffix '.jpg' means JPEG but the original is PNG"):
         save_image(x, tmp_path / "o.jpg", like=info)
