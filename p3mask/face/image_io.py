@@ -305,7 +305,8 @@ def _format_for(path: Path, like: ImageInfo | None) -> str:
     return fmt
 
 
-def _same_file(a: Path, b: Path) -> bool:
+def same_file(a: Path, b: Path) -> bool:
+    """True when ``a`` and ``b`` name the same file (same path, or the same file through links)."""
     if a.resolve() == b.resolve():
         return True
     return a.exists() and b.exists() and os.path.samefile(a, b)
@@ -360,7 +361,7 @@ def save_image(
     path = Path(path)
     if not 1 <= int(jpeg_quality) <= 100:
         raise ValueError(f"jpeg_quality must be in 1..100, got {jpeg_quality}")
-    if like is not None and not overwrite_source and _same_file(path, like.path):
+    if like is not None and not overwrite_source and same_file(path, like.path):
         raise ValueError(f"{path.name}: refusing to overwrite the source photo")
     x = _check_save_tensor(image)
     fmt = _format_for(path, like)
@@ -394,11 +395,14 @@ class Scan:
     Attributes:
         files: ``(root, file)``: every photo, with the input it came from (the file itself when
             named directly, else the folder), sorted, each file once.
-        skipped: ``(path, reason)`` for every input or file of a folder not taken.
+        skipped: ``(path, reason)`` for every file of a folder not taken (not a photo, hidden) and
+            every repeat of a file already taken.
+        missing: inputs that do not exist.
     """
 
     files: list[tuple[Path, Path]]
     skipped: list[tuple[Path, str]]
+    missing: list[Path]
 
 
 def _walk(folder: Path, skipped: list[tuple[Path, str]]) -> Iterable[Path]:
@@ -426,16 +430,17 @@ def scan_inputs(paths: Iterable[str | os.PathLike]) -> Scan:
 
     Folders are walked recursively, keeping files whose suffix is in :data:`IMAGE_SUFFIXES`
     (case-insensitive); hidden files and folders and p3mask's learning-artefact folders are not
-    taken. A missing input is skipped ("file not found"); a file named explicitly is kept whatever
+    taken. A missing input is listed in :attr:`Scan.missing`; a file named explicitly is kept whatever
     its suffix, so that the loader reports its problem. A file reached twice (named twice, or also
     inside a folder given) is taken once and the repeat is reported.
     """
     files: list[tuple[Path, Path]] = []
     skipped: list[tuple[Path, str]] = []
+    missing: list[Path] = []
     seen: dict[Path, Path] = {}
     for item in map(Path, paths):
         if not item.exists():
-            skipped.append((item, "file not found"))
+            missing.append(item)
             continue
         found = sorted(_walk(item, skipped)) if item.is_dir() else [item]
         if item.is_dir() and not found:
@@ -447,7 +452,7 @@ def scan_inputs(paths: Iterable[str | os.PathLike]) -> Scan:
                 continue
             seen[real] = path
             files.append((item, path))
-    return Scan(files, skipped)
+    return Scan(files, skipped, missing)
 
 
 def iter_image_files(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[Path]:
@@ -477,5 +482,5 @@ def iter_image_files(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> 
 
 __all__ = [
     "ARTEFACT_FOLDER_SUFFIX", "IMAGE_SUFFIXES", "PRIVATE_EXIF", "ImageInfo", "ImageLoadError", "Scan",
-    "iter_image_files", "load_image", "load_image_with_info", "private_exif", "save_image", "scan_inputs",
+    "iter_image_files", "load_image", "load_image_with_info", "private_exif", "same_file", "save_image", "scan_inputs",
 ]
