@@ -159,8 +159,10 @@ def atomic_path(
             tmp.unlink()
 
 
-def check_writable(folder: str | os.PathLike) -> None:
-    """Make sure a file can be created in ``folder`` (created if missing) by writing and removing a probe.
+def check_writable(folder: str | os.PathLike, size: int = 1) -> None:
+    """Make sure a file of ``size`` bytes can be created in ``folder`` (created if missing), by writing,
+    flushing and removing a probe of that size: a command that works for minutes before it writes
+    checks this first.
 
     Raises:
         WriteError: the folder cannot be made or written to (or is a file); the message says which.
@@ -172,7 +174,10 @@ def check_writable(folder: str | os.PathLike) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix=".p3mask-probe.", dir=folder)
         try:
-            os.write(fd, b"p3mask")
+            block = b"\0" * min(max(size, 1), 1 << 20)
+            left = max(size, 1)
+            while left > 0:
+                left -= os.write(fd, block[:left])
             os.fsync(fd)
         finally:
             os.close(fd)

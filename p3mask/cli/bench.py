@@ -68,7 +68,7 @@ def _add_protect(kinds: argparse._SubParsersAction) -> None:
 def save_figures(path: Path | None, payload: dict) -> None:
     """Write ``payload`` to ``path`` with :func:`write_json` and say so; nothing when ``path`` is None."""
     if path:
-        write_json(payload, path)
+        write_json(payload, path, overwrite=True)  # the file the user named with --json for these figures
         print(f"wrote {path}")
 
 
@@ -124,7 +124,7 @@ def run_calibrate_cmd(args: argparse.Namespace) -> int:
     for name, r in results.items():
         print(f"{name:<14} threshold at FAR=1e-3: {r['threshold_far1e-3']:.4f}  ({r['impostor_pairs']} impostor pairs)")
     if args.json:
-        write_json(results, args.json)
+        write_json(results, args.json, overwrite=True)  # the file the user named with --json
     command = "p3mask bench calibrate" + (f" --identities {args.identities}" if args.identities != 400 else "")
     print(f"wrote thresholds to {write_thresholds(results, command)}")
     return 0
