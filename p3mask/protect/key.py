@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save as save_bytes
 
 from p3mask import __version__
 from p3mask.atomic import atomic_path
@@ -137,8 +137,9 @@ class P3Mask:
             "meta": json.dumps({**self.meta, "p3mask_version": __version__}, sort_keys=True),
         }
         metadata["sha256"] = key_digest(metadata, tensors)
+        data = save_bytes(tensors, metadata=metadata)  # in memory: a failed write is then a plain OSError
         with atomic_path(path, mode=0o600, overwrite=overwrite, verify=P3Mask.load) as tmp:
-            save_file(tensors, str(tmp), metadata=metadata)
+            tmp.write_bytes(data)
         return path
 
     @classmethod

@@ -218,3 +218,115 @@ def test_location_and_device_metadata_removed_by_default_and_kept_on_request(tmp
     kept = Image.open(tmp_path / "kept" / "gps.jpg").getexif()
     assert kept.get(0x010F) == "PhoneMaker" and corpus.GPS_IFD in kept
     assert "removed" not in capsys.readouterr().out
+
+
+# --- learn --------------------------------------------------------------------------------------
+
+def _no_learning(monkeypatch):
+    monkeypatch.setattr("p3mask.cli.learn.learn", lambda *a, **k: pytest.fail("learning started"))
+
+
+def _learned(key, seconds=1.0, skipped=(), warnings=()):
+    from types import SimpleNamespace
+
+    import torch
+
+    fit = SimpleNamespace(strength=torch.ones(2), clean_cosine={}, protected_cosine={})
+    return SimpleNamespace(key=key, fit=fit, seconds=seconds, skipped=list(skipped), warnings=list(warnings))
+
+
+def test_learn_checks_its_outputs_before_learning(tmp_path, monkeypatch, capsys):
+    _no_learning(monkeypatch)
+    photos = tmp_path / "alice"
+    corpus.photo(photos / "1.jpg")
+    corpus.key(tmp_path / "old.p3m")
+    existing = tmp_path / "old.p3m"
+    (tmp_path / "earlier.learn").mkdir()
+    corpus.photo(tmp_path / "earlier.learn" / "before_after.png")
+    before = corpus.snapshot(tmp_path)
+    cases = {
+        str(tmp_path): "is a folder; give the key file to write",
+        str(existing): "already exists; not replaced (pass --overwrite)",
+        str(photos / "alice.p3m"): "would go into the photo folder",
+        str(tmp_path / "earlier.p3m"): "the artefacts of an earlier run are there",
+    }
+    for out, message in cases.items():
+        assert main(["learn", str(photos), "--out", out]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, (out, err)
+    assert main(["learn", str(photos), "--out", str(tmp_path / "k.p3m"), "--user", "a\x1b[31mb"]) == 2
+    assert "failed check 'user'" in capsys.readouterr().err
+    assert corpus.unchanged(before) == []
+
+
+def test_learn_refuses_a_full_disk_before_learning_and_reports_a_failed_key_save(tmp_path, monkeypatch, capsys):
+    with corpus.small_disk(tmp_path / "disk", "1m") as disk:
+        if disk is None:
+            pytest.skip("cannot mount a tmpfs here")
+        photos = tmp_path / "alice"
+        corpus.photo(photos / "1.jpg")
+        corpus.fill(disk)
+        _no_learning(monkeypatch)
+        assert main(["learn", str(photos), "--out", str(disk / "alice.p3m")]) == 2
+        assert "disk full" in capsys.readouterr().err
+        (disk / "filler").unlink()
+
+        def learn_then_fill(*args, **kwargs):  # the disk fills up while learning runs
+            corpus.fill(disk)
+            return _learned(corpus.key())
+
+        monkeypatch.setattr("p3mask.cli.learn.learn", learn_then_fill)
+        assert main(["learn", str(photos), "--out", str(disk / "alice.p3m")]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "the learned key could not be saved" in err and "disk full" in err
+        assert not (disk / "alice.p3m").exists() and not list(disk.glob(".*.part"))
+
+
+def test_learn_writes_artefacts_beside_the_key_and_npy_only_when_asked(tmp_path, monkeypatch, capsys):
+    seen = {}
+
+    def fake_learn(photos, config, **kwargs):
+        seen.update(kwargs)
+        return _learned(corpus.key(), warnings=["the mask was learned from a single photo: ..."])
+
+    monkeypatch.setattr("p3mask.cli.learn.learn", fake_learn)
+    corpus.photo(tmp_path / "alice" / "1.jpg")
+    assert main(["learn", str(tmp_path / "alice"), "--out", str(tmp_path / "keys" / "alice.p3m")]) == 0
+    artefacts = seen["out_dir"]
+    assert artefacts.folder == tmp_path / "keys" / "alice.learn" and not artefacts.save_npy
+    assert "warning: the mask was learned from a single photo" in capsys.readouterr().out
+    assert main(["learn", str(tmp_path / "alice"), "--out", str(tmp_path / "k2.p3m"), "--save-epochs"]) == 0
+    assert seen["out_dir"].save_npy
+
+
+def test_learn_never_reads_its_own_artefacts_and_counts_copies_once(tmp_path):
+    from p3mask.protect.chameleon import _load_photos, _warnings
+
+    folder = tmp_path / "alice"
+    first = corpus.photo(folder / "a.jpg", 1)
+    for i in range(3):
+        (folder / f"copy{i}.jpg").write_bytes(first.read_bytes())
+    corpus.photo(folder / "alice.learn" / "before_after.png", 2)
+    images, names, skipped = _load_photos([folder])
+    assert names == [str(first)]
+    reasons = dict(skipped)
+    assert reasons[str(folder / "alice.learn")] == "p3mask learning artefacts, not photos"
+    assert sum("identical copy of" in r for r in reasons.values()) == 3
+    warnings = _warnings(len(images), skipped)
+    assert any("3 photo(s) were identical copies" in w for w in warnings)
+    assert any("single photo" in w for w in warnings)
+
+
+def test_a_tie_between_two_people_is_warned(caplog):
+    import torch
+
+    from p3mask.protect.user_faces import choose_user_faces
+
+    a, b = torch.nn.functional.normalize(torch.eye(8)[:2], dim=1)
+    with caplog.at_level("WARNING"):
+        choose_user_faces([a[None], a[None], b[None], b[None]], threshold=0.5)
+    assert "another person appears in as many photos as the chosen user" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        choose_user_faces([a[None], a[None], a[None], b[None]], threshold=0.5)
+    assert "as many photos" not in caplog.text
