@@ -51,8 +51,8 @@ def test_learning_lowers_team_cosines_and_keeps_ssim(learned):
     assert float(result.fit.ssim.min()) >= key.ssim_floor >= 0.95
     assert key.ssim_min >= key.ssim_floor
     assert float(key.mask.abs().max()) <= key.epsilon + 1e-6
-    assert sorted(p.name for p in (out / "jc" / "jpg").iterdir()) == [f"epoch_{i:04d}.jpg" for i in (1, 2, 3)]
-    assert (out / "jc" / "before_after.png").is_file()
+    assert sorted(p.name for p in (out / "jpg").iterdir()) == [f"epoch_{i:04d}.jpg" for i in (1, 2, 3)]
+    assert (out / "before_after.png").is_file() and not (out / "npy").exists()  # npy only when asked for
 
 
 def test_apply_protects_the_user_and_keeps_ssim(learned, tmp_path):
