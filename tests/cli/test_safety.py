@@ -330,3 +330,21 @@ def test_a_tie_between_two_people_is_warned(caplog):
     with caplog.at_level("WARNING"):
         choose_user_faces([a[None], a[None], a[None], b[None]], threshold=0.5)
     assert "as many photos" not in caplog.text
+
+
+@pytest.mark.parametrize("argv", [["bench", "verify", "--pairs", "1"], ["bench", "learn"], ["bench", "calibrate"]])
+def test_bench_never_replaces_its_json_unasked(argv, tmp_path, capsys):
+    existing = tmp_path / "figures.json"
+    existing.write_text('{"mine": 1}')
+    assert main([*argv, "--json", str(existing)]) == 2
+    assert f"{existing}: already exists; not replaced (pass --overwrite)" in capsys.readouterr().err
+    assert existing.read_text() == '{"mine": 1}'
+
+
+@pytest.mark.parametrize("command", ["evaluate", "compare"])
+def test_report_commands_refuse_an_existing_report_before_the_work(command, tmp_path, capsys):
+    name = "report.md" if command == "evaluate" else "compare.md"
+    (tmp_path / name).write_text("my notes")
+    assert main([command, "--out", str(tmp_path), "--users", "1"]) == 2
+    assert f"{tmp_path / name}: already exists" in capsys.readouterr().err
+    assert (tmp_path / name).read_text() == "my notes"
