@@ -258,3 +258,36 @@ def test_iter_image_files(tmp_path):
     assert got == sorted([tmp_path / "a.JPG", tmp_path / "b/c.png", tmp_path / "b/deep/d.webp", extra])
     assert iter_image_files(str(tmp_path / "b" / "deep")) == [tmp_path / "b/deep/d.webp"]
     assert iter_image_files([tmp_path / "missing.jpg"]) == [tmp_path / "missing.jpg"]
+
+
+def test_scan_inputs_names_every_file_not_taken(tmp_path):
+    from p3mask.face.image_io import scan_inputs
+
+    for rel in ["a.jpg", "sub/b.png", "sub/c.HEIC", ".h.jpg", ".git/d.jpg", "k.learn/jpg/e.jpg", "sub/.x.jpg.part"]:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"x")
+    scan = scan_inputs([tmp_path, tmp_path / "a.jpg", tmp_path / "gone.jpg"])
+    assert [f for _, f in scan.files] == [tmp_path / "a.jpg", tmp_path / "sub/b.png"]
+    reasons = {p.relative_to(tmp_path).as_posix(): why for p, why in scan.skipped}
+    assert reasons["sub/c.HEIC"].startswith("unsupported file type '.HEIC'")
+    assert reasons[".h.jpg"] == "hidden file" and reasons[".git"] == "hidden folder, not searched"
+    assert reasons["k.learn"] == "p3mask learning artefacts, not photos"
+    assert reasons["a.jpg"].startswith("given more than once")
+    assert "sub/.x.jpg.part" not in reasons  # p3mask's own unfinished writes stay unmentioned
+    assert scan.missing == [tmp_path / "gone.jpg"]
+
+
+def test_cmyk_profile_is_dropped_and_said(tmp_path):
+    src = tmp_path / "cmyk.jpg"
+    Image.new("CMYK", (32, 32), (10, 20, 30, 0)).save(src, icc_profile=b"cmyk-profile")
+    x, info = load_image_with_info(src)
+    assert info.icc_profile is None and any("CMYK colour profile is dropped" in n for n in info.notes)
+    out = save_image(x, tmp_path / "out.jpg", like=info)
+    assert Image.open(out).info.get("icc_profile") is None
+
+
+def test_unreadable_exif_is_dropped_whole():
+    from p3mask.face.image_io import private_exif
+
+    exif, names = private_exif(b"Exif\x00\x00garbage-not-tiff", remove=True)
+    assert exif is None and names and "unreadable EXIF" in names[0]
