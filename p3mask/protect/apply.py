@@ -309,7 +309,8 @@ def plan_outputs(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike
     Files named directly keep their name; files found in a folder keep their path inside that folder.
     A file is refused when it is missing, when its output is the photo itself, when an earlier input
     already claims the same output name, or when the output exists (unless ``overwrite``). Files of a
-    folder that are not photos (hidden, unsupported type) and repeats of a file are listed as ignored.
+    folder that are not photos (hidden, unsupported type), repeats of a file, and files of an input
+    folder that lie inside ``out_dir`` (earlier outputs) are listed as ignored.
 
     Raises:
         ValueError: ``out_dir`` exists and is not a folder.
@@ -321,8 +322,13 @@ def plan_outputs(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike
     refused = [FileOutcome(path, None, None, "file not found") for path in scan.missing]
     refused += [FileOutcome(path, None, None, ignored=why) for path, why in scan.skipped]
     jobs, claimed = [], {}
+    out_real = out_dir.resolve()
     for root, source in scan.files:
         target = out_dir / (source.name if root == source else source.relative_to(root))
+        if root != source and source.resolve().is_relative_to(out_real):
+            refused.append(FileOutcome(source, None, None, ignored="inside the output folder (an earlier output?); "
+                                                                   "not an input"))
+            continue
         if same_file(source, target):
             why = f"the output {target} would be the photo itself; choose another --out"
         elif target in claimed:

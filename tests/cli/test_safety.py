@@ -7,7 +7,6 @@ bytes.
 """
 
 import errno
-import stat
 
 import pytest
 from PIL import Image
@@ -348,3 +347,14 @@ def test_report_commands_refuse_an_existing_report_before_the_work(command, tmp_
     assert main([command, "--out", str(tmp_path), "--users", "1"]) == 2
     assert f"{tmp_path / name}: already exists" in capsys.readouterr().err
     assert (tmp_path / name).read_text() == "my notes"
+
+
+def test_outputs_inside_the_input_folder_are_not_taken_as_inputs(tmp_path, key_path, fake, capsys):
+    corpus.photo(tmp_path / "photos" / "x.jpg")
+    out = tmp_path / "photos" / "protected"
+    assert _protect(key_path, tmp_path / "photos", "--out", out) == 0
+    before = corpus.snapshot(tmp_path)
+    assert _protect(key_path, tmp_path / "photos", "--out", out) == 1  # x.jpg exists now: refused
+    stdout, err = capsys.readouterr()
+    assert "protected/x.jpg: inside the output folder" in stdout and "already exists" in err
+    assert corpus.unchanged(before) == [] and not (out / "protected").exists()
