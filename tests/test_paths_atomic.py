@@ -22,17 +22,17 @@ def test_atomic_path_replaces_only_on_success(tmp_path):
     target = tmp_path / "out.txt"
     target.write_text("old")
     with pytest.raises(RuntimeError):
-        with atomic_path(target) as tmp:
+        with atomic_path(target, overwrite=True) as tmp:
             tmp.write_text("half")
             raise RuntimeError("boom")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
-    with atomic_path(target) as tmp:
+    with atomic_path(target, overwrite=True) as tmp:
         tmp.write_text("plain")
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE(os.stat(target).st_mode) == 0o666 & ~umask
-    with atomic_path(target, mode=0o600) as tmp:
+    with atomic_path(target, mode=0o600, overwrite=True) as tmp:
         tmp.write_text("new")
     assert target.read_text() == "new"
     assert stat.S_IMODE(os.stat(target).st_mode) == 0o600

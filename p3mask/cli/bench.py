@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-from p3mask.atomic import write_json
+from p3mask.atomic import WriteError, check_target, write_json
 from p3mask.cli.reporting import fail
 from p3mask.models import MODELS
 from p3mask.protect.config import PRESETS
@@ -22,12 +22,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     verify.add_argument("--pairs", type=int, metavar="N", help="use only the first N pairs (quick check)")
     verify.add_argument("--models", nargs="+", choices=list(MODELS), metavar="NAME", help="models to test (default: all)")
     verify.add_argument("--json", type=Path, metavar="FILE", help="write the figures to FILE")
+    verify.add_argument("--overwrite", action="store_true", help="replace FILE if it exists (default: refuse)")
     verify.set_defaults(func=run_verify_cmd)
     calibrate = kinds.add_parser("calibrate", help="match thresholds at FAR=1e-3 from LFW impostor pairs")
     calibrate.add_argument("--root", type=Path, help="LFW folder (default: $P3MASK_DATA/lfw or ../shared/data/lfw)")
     calibrate.add_argument("--identities", type=int, default=400, help="one photo each of N people (default 400)")
     calibrate.add_argument("--models", nargs="+", choices=list(MODELS), metavar="NAME", help="default: all")
     calibrate.add_argument("--json", type=Path, metavar="FILE", help="also write the figures to FILE")
+    calibrate.add_argument("--overwrite", action="store_true", help="replace FILE if it exists (default: refuse)")
     calibrate.set_defaults(func=run_calibrate_cmd)
     _add_learn(kinds)
     _add_protect(kinds)
@@ -45,6 +47,7 @@ def _add_learn(kinds: argparse._SubParsersAction) -> None:
     learn.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="default auto")
     learn.add_argument("--seed", type=int, default=0, help="learning seed (default 0)")
     learn.add_argument("--json", type=Path, metavar="FILE", help="also write the figures to FILE")
+    learn.add_argument("--overwrite", action="store_true", help="replace FILE if it exists (default: refuse)")
     learn.set_defaults(func=run_learn_cmd)
 
 
@@ -62,13 +65,25 @@ def _add_protect(kinds: argparse._SubParsersAction) -> None:
     protect.add_argument("--threads", type=int, metavar="T", help="torch and OpenCV threads (default: theirs)")
     protect.add_argument("--repeat", type=int, default=1, metavar="R", help="time each photo R times (default 1)")
     protect.add_argument("--json", type=Path, metavar="FILE", help="also write the figures to FILE")
+    protect.add_argument("--overwrite", action="store_true", help="replace FILE if it exists (default: refuse)")
     protect.set_defaults(func=run_protect_cmd)
 
 
-def save_figures(path: Path | None, payload: dict) -> None:
+def check_json(bench: str, args: argparse.Namespace) -> int:
+    """Before a benchmark runs: 0 when its ``--json`` file may be written, else the exit status of the
+    one-line error (the file exists without ``--overwrite``, or is a folder)."""
+    try:
+        if args.json:
+            check_target(args.json, args.overwrite)
+    except WriteError as exc:
+        return fail(f"bench {bench}", exc)
+    return 0
+
+
+def save_figures(path: Path | None, payload: dict, overwrite: bool = False) -> None:
     """Write ``payload`` to ``path`` with :func:`write_json` and say so; nothing when ``path`` is None."""
     if path:
-        write_json(payload, path)
+        write_json(payload, path, overwrite=overwrite)
         print(f"wrote {path}")
 
 
@@ -78,6 +93,7 @@ def run_timing(
     summary: Callable[[dict], list[str]],
     json_path: Path | None,
     errors: tuple[type[Exception], ...] = (ValueError, FileNotFoundError),
+    overwrite: bool = False,
 ) -> int:
     """Run a timing benchmark, print its summary lines and save its figures.
 
@@ -88,6 +104,7 @@ def run_timing(
         summary: the lines printed for the figures.
         json_path: where to write the figures too, or None.
         errors: the expected failures (bad arguments, missing photos or key).
+        overwrite: replace ``json_path`` if it exists.
 
     Returns:
         The exit status: 0, or 2 when ``measure`` failed.
@@ -97,13 +114,15 @@ def run_timing(
     except errors as exc:
         return fail(f"bench {bench}", exc)
     print("\n".join(summary(result)))
-    save_figures(json_path, result)
+    save_figures(json_path, result, overwrite)
     return 0
 
 
 def run_verify_cmd(args: argparse.Namespace) -> int:
     from p3mask.bench.verify import run_verify
 
+    if check_json("verify", args):
+        return 2
     results = run_verify(args.root, args.pairs, args.models)
     print(f"{'model':<14}{'accuracy':>18}{'thr@FAR1e-3':>13}{'faces/s':>10}{'pairs':>7}")
     for name, r in results.items():
@@ -112,7 +131,7 @@ def run_verify_cmd(args: argparse.Namespace) -> int:
     first = next(iter(results.values()))
     print(f"skipped {first['pairs_skipped']} pairs naming absent images; "
           f"{first['fallback_alignments']} photos without a detected face were aligned with median landmarks")
-    save_figures(args.json, results)
+    save_figures(args.json, results, args.overwrite)
     return 0
 
 
@@ -120,11 +139,13 @@ def run_calibrate_cmd(args: argparse.Namespace) -> int:
     from p3mask.bench.calibrate import run_calibrate
     from p3mask.models.thresholds import write_thresholds
 
+    if check_json("calibrate", args):
+        return 2
     results = run_calibrate(args.root, args.identities, args.models)
     for name, r in results.items():
         print(f"{name:<14} threshold at FAR=1e-3: {r['threshold_far1e-3']:.4f}  ({r['impostor_pairs']} impostor pairs)")
     if args.json:
-        write_json(results, args.json)
+        write_json(results, args.json, overwrite=args.overwrite)
     command = "p3mask bench calibrate" + (f" --identities {args.identities}" if args.identities != 400 else "")
     print(f"wrote thresholds to {write_thresholds(results, command)}")
     return 0
@@ -159,7 +180,8 @@ def run_learn_cmd(args: argparse.Namespace) -> int:
         return run_learn(args.root, args.user, args.photos, args.preset, args.epochs, args.device, args.seed,
                          args.threads, progress=True)
 
-    return run_timing("learn", measure, learn_summary, args.json)
+    return check_json("learn", args) or run_timing("learn", measure, learn_summary, args.json,
+                                                    overwrite=args.overwrite)
 
 
 def protect_summary(r: dict) -> list[str]:
@@ -187,4 +209,5 @@ def run_protect_cmd(args: argparse.Namespace) -> int:
         return run_protect(args.root, args.user, args.photos, args.key, args.threads, args.repeat, args.skip,
                            progress=True)
 
-    return run_timing("protect", measure, protect_summary, args.json, (ValueError, FileNotFoundError, KeyFileError))
+    return check_json("protect", args) or run_timing(
+        "protect", measure, protect_summary, args.json, (ValueError, FileNotFoundError, KeyFileError), args.overwrite)

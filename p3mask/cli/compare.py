@@ -40,6 +40,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--opom-hull", choices=("affine", "convex", "center"), help="OPOM's subspace model (default affine)")
     parser.add_argument("--device", default="cpu", help="auto, cpu or cuda (default cpu)")
     parser.add_argument("--no-cache", action="store_true", help="embed the gallery again instead of using the cache")
+    parser.add_argument("--overwrite", action="store_true", help="replace report files already in --out (default: refuse)")
     parser.set_defaults(func=run)
 
 
@@ -51,6 +52,7 @@ def _options(args: argparse.Namespace) -> dict[str, dict]:
 
 def run(args: argparse.Namespace) -> int:
     from p3mask.compare import CompareConfig, run_compare, summary, write_report
+    from p3mask.compare.report import REPORT_FILES
 
     def compare() -> dict:
         return run_compare(CompareConfig(
@@ -60,4 +62,4 @@ def run(args: argparse.Namespace) -> int:
             method_options=_options(args), device=args.device, use_cache=not args.no_cache,
         ))
 
-    return run_report_command("compare", compare, write_report, summary, args.out)
+    return run_report_command("compare", compare, write_report, summary, args.out, REPORT_FILES, args.overwrite)

@@ -19,16 +19,18 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from p3mask.atomic import atomic_path, write_json
+from p3mask.atomic import WriteError, check_writable, write_json, write_text
+from p3mask.cli.reporting import fail
 from p3mask.face.align import align_faces
 from p3mask.face.detect import FaceDetector
-from p3mask.face.image_io import load_image_with_info, save_image
+from p3mask.face.image_io import ARTEFACT_FOLDER_SUFFIX, load_image_with_info, save_image
 from p3mask.models import available_models, load_model
 from p3mask.models.thresholds import match_threshold
 from p3mask.paths import data_root
 from p3mask.protect.apply import protect_image
 from p3mask.protect.chameleon import learn, resolve_device
 from p3mask.protect.config import DEFAULT_PRESET, PRESETS, get_config
+from p3mask.protect.visuals import LearnArtefacts
 from p3mask.weights.archives import Archive, FetchError, extract_members
 
 logger = logging.getLogger(__name__)
@@ -58,6 +60,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--epochs", type=int, metavar="N", help="passes over the photos (default: the preset's)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="default auto")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--overwrite", action="store_true", help="replace the files of an earlier demo in DIR")
     parser.set_defaults(func=run)
 
 
@@ -132,7 +135,24 @@ def format_table(rows: list[dict]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
-    device = resolve_device(args.device)
+    try:
+        device = resolve_device(args.device)
+        if out.exists() and not out.is_dir():
+            raise ValueError(f"--out {out}: is a file, not a folder")
+        for name in ("demo_table.json", "demo_table.md", "protected"):
+            if (out / name).exists() and not args.overwrite:
+                raise ValueError(f"{out / name}: already exists (an earlier demo?); not replaced (pass --overwrite)")
+        check_writable(out)
+    except (ValueError, WriteError) as exc:
+        return fail("demo", exc)
+    try:
+        return _demo(args, out, device)
+    except WriteError as exc:
+        return fail("demo", exc, status=1)
+
+
+def _demo(args: argparse.Namespace, out: Path, device) -> int:
+    overwrite = args.overwrite
     with tempfile.TemporaryDirectory() as scratch:
         try:
             user, train, held_out = demo_photos(args.user, Path(scratch))
@@ -141,8 +161,9 @@ def run(args: argparse.Namespace) -> int:
             return 1
         models = {n: load_model(n, device) for n in available_models()}
         config = get_config(args.preset, epochs=args.epochs)
-        result = learn(train, config, user=user, device=device, seed=args.seed, out_dir=out, models=models)
-        key_path = result.key.save(out / f"{user}.p3m")
+        artefacts = LearnArtefacts(out / f"{user}{ARTEFACT_FOLDER_SUFFIX}", overwrite=overwrite)
+        result = learn(train, config, user=user, device=device, seed=args.seed, out_dir=artefacts, models=models)
+        key_path = result.key.save(out / f"{user}.p3m", overwrite=overwrite)
         detector = FaceDetector()
         pairs, train_images = [], [load_image_with_info(p)[0] for p in train]
         for path in held_out:
@@ -152,14 +173,13 @@ def run(args: argparse.Namespace) -> int:
             if report.protected == 0:
                 print(f"unprotected {path.name}: no face of {user} found", file=sys.stderr)
                 continue
-            written = save_image(protected, out / "protected" / path.name, like=info)
+            written = save_image(protected, out / "protected" / path.name, like=info, overwrite=overwrite)
             pairs.append((image, load_image_with_info(written)[0]))  # measured as stored (8-bit, JPEG)
         rows = [r.as_dict() for r in _table(models, detector, train_images, pairs, result.key.team)]
     table = format_table(rows)
     write_json({"user": user, "key": str(key_path), "held_out": len(pairs), "quality_min": result.key.quality_min,
-                "learn_s": result.seconds, "rows": rows}, out / "demo_table.json")
-    with atomic_path(out / "demo_table.md") as tmp:
-        tmp.write_text(table + "\n")
+                "learn_s": result.seconds, "rows": rows}, out / "demo_table.json", overwrite=overwrite)
+    write_text(table + "\n", out / "demo_table.md", overwrite=overwrite)
     print(f"user {user}: key {key_path} learned from {result.key.photos} photos in {result.seconds:.1f} s "
           f"(team {','.join(result.key.team)}); {len(pairs)} held-out photos protected into {out / 'protected'}")
     print(table)

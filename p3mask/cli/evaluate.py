@@ -36,11 +36,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-adaptive", action="store_true", help="skip the adaptive adversaries")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     parser.add_argument("--no-cache", action="store_true", help="embed the gallery again instead of using the cache")
+    parser.add_argument("--overwrite", action="store_true", help="replace report files already in --out (default: refuse)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from p3mask.evaluate.report import summary, write_report
+    from p3mask.evaluate.report import REPORT_FILES, summary, write_report
     from p3mask.evaluate.runner import EvalConfig, run_evaluation
 
     try:
@@ -56,4 +57,4 @@ def run(args: argparse.Namespace) -> int:
             adaptive=not args.no_adaptive, device=args.device, use_cache=not args.no_cache,
         ))
 
-    return run_report_command("evaluate", evaluate, write_report, summary, args.out)
+    return run_report_command("evaluate", evaluate, write_report, summary, args.out, REPORT_FILES, args.overwrite)

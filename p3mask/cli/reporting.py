@@ -1,12 +1,18 @@
-"""How the subcommands report an expected failure, and the run-write-summarise sequence of the
-report commands (``p3mask evaluate``, ``p3mask compare``)."""
+"""How the subcommands report an expected failure, the per-file lines and summary of the per-file
+commands (``protect``, ``unlock``), and the run-write-summarise sequence of the report commands
+(``p3mask evaluate``, ``p3mask compare``)."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+from p3mask.atomic import WriteError, check_target
+
+if TYPE_CHECKING:
+    from p3mask.protect.apply import FileOutcome
 
 Report = TypeVar("Report")
 
@@ -31,12 +37,42 @@ def fail(command: str, exc: Exception, status: int = EXIT_BAD_INPUT) -> int:
     return status
 
 
+def print_outcome(outcome: FileOutcome, verb: str, detail: Callable[[FileOutcome], str]) -> None:
+    """Print one file's line as soon as it is known, once: written files on stdout
+    (``<verb> SOURCE -> OUTPUT (detail; notes)``), failures on stderr (``not <verb> SOURCE: why``),
+    files not taken on stdout (``not taken SOURCE: why``)."""
+    if outcome.ok:
+        extra = "; ".join(x for x in (detail(outcome), *outcome.notes) if x)
+        print(f"{verb} {outcome.source} -> {outcome.output}" + (f" ({extra})" if extra else ""), flush=True)
+    elif outcome.ignored:
+        print(f"not taken {outcome.source}: {outcome.ignored}", flush=True)
+    else:
+        print(f"not {verb} {outcome.source}: {outcome.error}", file=sys.stderr, flush=True)
+
+
+def finish_files(outcomes: list[FileOutcome], verb: str, out: Path) -> int:
+    """Print the summary line of a per-file command and return its exit status: 0 when every file
+    meant to be processed was written (and there was one), else 1."""
+    written = sum(o.ok for o in outcomes)
+    failed = sum(o.failed for o in outcomes)
+    ignored = len(outcomes) - written - failed
+    line = f"{written} of {written + failed} photo(s) {verb} into {out}"
+    if failed:
+        line += f"; {failed} not (listed above)"
+    if ignored:
+        line += f"; {ignored} file(s) not taken (listed above)"
+    print(line, flush=True)
+    return 0 if written and not failed else 1
+
+
 def run_report_command(
     command: str,
     make_report: Callable[[], Report],
     write_report: Callable[[Report, Path], list[Path]],
     summary: Callable[[Report], str],
     out: Path,
+    files: Sequence[str] = (),
+    overwrite: bool = False,
 ) -> int:
     """Build a report, write its files into ``out``, print its summary and the paths written.
 
@@ -47,15 +83,28 @@ def run_report_command(
         write_report: writes the report's files into a folder and returns their paths.
         summary: the lines printed for the report.
         out: the folder.
+        files: names of the files ``write_report`` may write into ``out``; each is checked before the
+            report is made, so that an existing one stops the command before hours of work.
+        overwrite: replace those files when they exist (``--overwrite``).
 
     Returns:
-        The exit status: 0, or 2 when ``make_report`` failed.
+        The exit status: 0, 2 when ``make_report`` failed or an output exists, 1 when writing failed.
     """
+    try:
+        for name in files:
+            check_target(Path(out) / name, overwrite)
+        if Path(out).exists() and not Path(out).is_dir():
+            raise WriteError(f"{out}: is a file, not a folder")
+    except WriteError as exc:
+        return fail(command, exc)
     try:
         report = make_report()
     except REPORT_ERRORS as exc:
         return fail(command, exc)
-    paths = write_report(report, out)
+    try:
+        paths = write_report(report, out, overwrite)
+    except WriteError as exc:
+        return fail(command, exc, status=1)
     print(summary(report))
     print(f"wrote {', '.join(str(p) for p in paths)}")
     return 0

@@ -18,7 +18,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 
-from p3mask.atomic import atomic_path, write_json  # noqa: E402
+from p3mask.atomic import write_json, write_text  # noqa: E402
 from p3mask.evaluate.report import save_figure  # noqa: E402
 
 TABLE_KEYS = ("psr_seen", "psr_unseen", "gallery_psr", "ssimulacra2_face", "butteraugli_face", "ssim_face", "psnr",
@@ -95,7 +95,7 @@ def markdown(report: dict) -> str:
     return "\n".join(out)
 
 
-def plot(report: dict, path: Path) -> Path:
+def plot(report: dict, path: Path, overwrite: bool = False) -> Path:
     """Bars of the PSRs per method, and protection time per photo (log scale)."""
     rows = report["methods"]
     methods = list(rows)
@@ -114,19 +114,21 @@ def plot(report: dict, path: Path) -> Path:
     bx.set_yscale("log")
     bx.set_ylabel("seconds to protect one new photo")
     bx.tick_params(axis="x", rotation=30)
-    return save_figure(fig, path, dpi=120)
+    return save_figure(fig, path, dpi=120, overwrite=overwrite)
 
 
-def write_report(report: dict, out_dir: str | Path) -> list[Path]:
+# Files write_report writes (checked before the comparison runs, so an existing one is never replaced).
+REPORT_FILES = ("compare.json", "compare_details.json", "compare.md", "compare.png")
+
+
+def write_report(report: dict, out_dir: str | Path, overwrite: bool = False) -> list[Path]:
     """Write the four files into ``out_dir`` (created); returns their paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [write_json(table_rows(report), out_dir / "compare.json"),
-             write_json(report, out_dir / "compare_details.json")]
-    with atomic_path(out_dir / "compare.md") as tmp:
-        tmp.write_text(markdown(report))
-    paths.append(out_dir / "compare.md")
-    paths.append(plot(report, out_dir / "compare.png"))
+    paths = [write_json(table_rows(report), out_dir / "compare.json", overwrite=overwrite),
+             write_json(report, out_dir / "compare_details.json", overwrite=overwrite),
+             write_text(markdown(report), out_dir / "compare.md", overwrite=overwrite),
+             plot(report, out_dir / "compare.png", overwrite)]
     return paths
 
 

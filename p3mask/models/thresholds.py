@@ -44,6 +44,6 @@ def write_thresholds(results: dict[str, dict[str, float]], command: str) -> Path
         "date": time.strftime("%Y-%m-%d"),
         "impostor_pairs": {name: r["impostor_pairs"] for name, r in results.items()},
     }
-    write_json(payload, CALIBRATION_FILE)
+    write_json(payload, CALIBRATION_FILE, overwrite=True)  # the calibration file is what this updates
     _thresholds.cache_clear()
     return CALIBRATION_FILE

@@ -7,16 +7,18 @@ The change stays inside the face in context (:func:`p3mask.quality.face_in_conte
 the face box around it), where its SSIMULACRA2 against the original photo is measured on the 8-bit
 result. If it would fall below the key's perceptual floor, the mask is weakened on that face
 (:func:`p3mask.protect.floor.strongest_within_floor`) until it holds, on that face and on any of the
-user's faces masked before whose region it reaches. Files are written atomically into an output
-folder in the original's format; originals are never touched, and a photo without the user's face is
-reported and not written.
+user's faces masked before whose region it reaches. Files are written into an output folder in the
+original's format (:func:`protect_files`): outputs are planned before any work, nothing existing is
+replaced unless asked, every copy is read back before it is reported, location and device metadata
+are removed, originals are never touched, and a photo without the user's face is reported and not
+written.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -24,7 +26,8 @@ import torch
 
 from p3mask.face.align import align_faces, estimate_similarity, paste_from_crop
 from p3mask.face.detect import Detections, FaceDetector
-from p3mask.face.image_io import ImageLoadError, iter_image_files, load_image_with_info, save_image
+from p3mask.atomic import WriteError
+from p3mask.face.image_io import ImageInfo, ImageLoadError, load_image_with_info, save_image, same_file, scan_inputs
 from p3mask.models import load_model
 from p3mask.models.base import FaceRecognizer
 from p3mask.protect.floor import strongest_within_floor
@@ -201,28 +204,97 @@ def protect_image(
 
 @dataclass(frozen=True)
 class FileOutcome:
-    """Result of protecting one file."""
+    """Result of one file given to :func:`protect_files` (or another per-file command).
+
+    Attributes:
+        source: the input file.
+        output: the written file, or None when nothing was written.
+        report: the faces of the photo; None when it was not processed.
+        error: why nothing was written (None when written, or when the file was not taken).
+        notes: what the written copy lost or had removed (transparency, frames, metadata), one phrase each.
+        ignored: why the file was not taken at all (not a photo, hidden, a repeat); not a failure.
+    """
 
     source: Path
-    output: Path | None  # written file, or None when nothing was written
-    report: ProtectReport | None  # None when the file could not be read
-    error: str | None = None  # why nothing was written
+    output: Path | None
+    report: ProtectReport | None
+    error: str | None = None
+    notes: tuple[str, ...] = ()
+    ignored: str | None = None
 
     @property
     def ok(self) -> bool:
-        """True when a protected copy was written."""
+        """True when a copy was written."""
         return self.output is not None
 
+    @property
+    def failed(self) -> bool:
+        """True when the file was meant to be processed and was not written."""
+        return self.output is None and self.ignored is None
 
-def _targets(inputs: Iterable[str | os.PathLike], out_dir: Path) -> list[tuple[Path, Path]]:
-    """(source, output) pairs: files keep their name, folders their inner layout, under ``out_dir``."""
-    pairs = []
-    for item in map(Path, inputs):
-        if item.is_dir():
-            pairs += [(f, out_dir / f.relative_to(item)) for f in iter_image_files([item])]
+
+@dataclass(frozen=True)
+class OutputPlan:
+    """What a per-file command will write, decided before any work (see :func:`plan_outputs`).
+
+    Attributes:
+        jobs: ``(source, target)`` for each file to process.
+        refused: outcomes of files that will not be processed (missing, a name clash, an existing
+            output, not a photo, a repeat); each says why.
+    """
+
+    jobs: list[tuple[Path, Path]]
+    refused: list[FileOutcome]
+
+
+def plan_outputs(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike, overwrite: bool = False) -> OutputPlan:
+    """Pair each input photo with its output in ``out_dir`` and refuse, per file, what must not be written.
+
+    Files named directly keep their name; files found in a folder keep their path inside that folder.
+    A file is refused when it is missing, when its output is the photo itself, when an earlier input
+    already claims the same output name, or when the output exists (unless ``overwrite``). Files of a
+    folder that are not photos (hidden, unsupported type), repeats of a file, and files of an input
+    folder that lie inside ``out_dir`` (earlier outputs) are listed as ignored.
+
+    Raises:
+        ValueError: ``out_dir`` exists and is not a folder.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"--out {out_dir}: is a file, not a folder")
+    scan = scan_inputs(inputs)
+    refused = [FileOutcome(path, None, None, "file not found") for path in scan.missing]
+    refused += [FileOutcome(path, None, None, ignored=why) for path, why in scan.skipped]
+    jobs, claimed = [], {}
+    out_real = out_dir.resolve()
+    for root, source in scan.files:
+        target = out_dir / (source.name if root == source else source.relative_to(root))
+        if root != source and source.resolve().is_relative_to(out_real):
+            refused.append(FileOutcome(source, None, None, ignored="inside the output folder (an earlier output?); "
+                                                                   "not an input"))
+            continue
+        if same_file(source, target):
+            why = f"the output {target} would be the photo itself; choose another --out"
+        elif target in claimed:
+            why = f"output name {target} already taken by {claimed[target]}; not written"
+        elif target.is_dir():
+            why = f"the output {target} is a folder"
+        elif target.exists() and not overwrite:
+            why = f"{target} already exists; not replaced (pass --overwrite)"
         else:
-            pairs.append((item, out_dir / item.name))
-    return pairs
+            claimed[target] = source
+            jobs.append((source, target))
+            continue
+        refused.append(FileOutcome(source, None, None, why))
+    return OutputPlan(jobs, refused)
+
+
+def copy_notes(info: ImageInfo, keep_metadata: bool) -> tuple[str, ...]:
+    """What a copy of the photo of ``info`` written by :func:`save_image` loses, one phrase each."""
+    notes = list(info.notes)
+    if info.private_exif and not keep_metadata:
+        notes.append(f"removed {', '.join(info.private_exif)} (keep them with --keep-metadata)")
+    return tuple(notes)
 
 
 def protect_files(
@@ -232,39 +304,62 @@ def protect_files(
     detector: FaceDetector | None = None,
     matcher: FaceRecognizer | None = None,
     jpeg_quality: int = 95,
+    overwrite: bool = False,
+    keep_metadata: bool = False,
+    on_outcome: Callable[[FileOutcome], None] | None = None,
 ) -> list[FileOutcome]:
     """Protect photo files (and folders of photos) into ``out_dir``, one outcome per file.
 
-    Each failure (unreadable file, no face of the user, name collision) is logged with its file name
-    and the batch goes on. Originals are never modified.
+    Every output is planned first (:func:`plan_outputs`): files refused there are reported before any
+    photo is processed. Each photo is then written with :func:`save_image` (never over an existing
+    file unless ``overwrite``; checked by decoding it again) and reported through ``on_outcome`` as
+    soon as it is done, so an interrupted run shows what was finished. Failures (unreadable file, no
+    face of the user, full disk) are per file and the batch goes on. Originals are never modified.
+
+    Args:
+        key, detector, matcher: as for :func:`protect_image`.
+        inputs: photos and folders of photos.
+        out_dir: folder of the protected copies (created).
+        jpeg_quality: JPEG/WebP quality of the copies.
+        overwrite: replace outputs that already exist.
+        keep_metadata: keep the EXIF location and device fields (default: removed).
+        on_outcome: called with each outcome when it is known.
+
+    Raises:
+        ValueError: ``out_dir`` is a file.
     """
     out_dir = Path(out_dir)
+    plan = plan_outputs(inputs, out_dir, overwrite)
+    report_outcome = on_outcome or (lambda outcome: None)
+    outcomes = []
+
+    def done(outcome: FileOutcome) -> None:
+        outcomes.append(outcome)
+        report_outcome(outcome)
+
+    for outcome in plan.refused:
+        done(outcome)
+    if not plan.jobs:
+        return outcomes
     detector = detector or FaceDetector()
     matcher = matcher or load_model(key.match_model)
     device = next(matcher.parameters()).device
-    outcomes, taken = [], set()
-    for source, target in _targets(inputs, out_dir):
-        if target in taken:
-            outcomes.append(FileOutcome(source, None, None, f"output name {target.name} already used by another input"))
-            continue
-        taken.add(target)
+    for source, target in plan.jobs:
         try:
             image, info = load_image_with_info(source)
         except ImageLoadError as exc:
-            outcomes.append(FileOutcome(source, None, None, exc.problem))
+            done(FileOutcome(source, None, None, exc.problem))
             continue
         protected, report = protect_image(key, image.to(device), detector=detector, matcher=matcher)
         if report.protected == 0:
             why = "no face found" if not report.faces else f"no face of {key.user} among {len(report.faces)} face(s)"
-            outcomes.append(FileOutcome(source, None, report, f"{why}; left unprotected, not written"))
+            done(FileOutcome(source, None, report, f"{why}; left unprotected, not written"))
             continue
         try:
-            save_image(protected, target, like=info, jpeg_quality=jpeg_quality)
-        except (OSError, ValueError) as exc:
-            outcomes.append(FileOutcome(source, None, report, f"cannot write {target}: {exc}"))
+            save_image(protected, target, like=info, jpeg_quality=jpeg_quality, overwrite=overwrite,
+                       keep_metadata=keep_metadata)
+        except (WriteError, ValueError) as exc:
+            done(FileOutcome(source, None, report, f"not written: {exc}"))
             continue
-        outcomes.append(FileOutcome(source, target, report))
-    for o in outcomes:
-        if o.error:
-            logger.warning("%s: %s", o.source, o.error)
+        done(FileOutcome(source, target, report, notes=copy_notes(info, keep_metadata)))
     return outcomes

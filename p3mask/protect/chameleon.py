@@ -11,22 +11,23 @@ penalty, and the focal-diversity team, then packs the result into a :class:`P3Ma
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from p3mask.face.detect import FaceDetector
-from p3mask.face.image_io import ImageLoadError, iter_image_files, load_image
+from p3mask.face.image_io import ImageLoadError, load_image, scan_inputs
 from p3mask.models import load_model
 from p3mask.models.base import FaceRecognizer
 from p3mask.models.thresholds import match_threshold
 from p3mask.protect.config import ChameleonConfig, get_config
 from p3mask.protect.key import P3Mask
 from p3mask.protect.optimizer import Chameleon, EpochStats, MaskResult
+from p3mask.protect.visuals import LearnArtefacts
 from p3mask.protect.trainset import build_training_set, model_frames
 
 logger = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ class LearnResult:
     photos: list[str]  # photos learned from
     skipped: list[tuple[str, str]]  # (photo, reason) not used
     seconds: float  # wall time of the whole call, loading included
+    warnings: list[str] = field(default_factory=list)  # what the user should know about the photos given
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -57,7 +59,12 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 
 
 def _load_photos(photos) -> tuple[list[torch.Tensor], list[str], list[tuple[str, str]]]:
-    """Tensors pass through; paths (files or folders) are expanded and loaded."""
+    """Tensors pass through; paths (files or folders) are expanded (:func:`scan_inputs`) and loaded.
+
+    Every file not used is in the skipped list with its reason: missing, not a photo (hidden,
+    unsupported type, p3mask's own artefacts), a repeat, unreadable, or a byte-identical copy of a
+    photo already taken (counted once).
+    """
     images, names, skipped = [], [], []
     paths = [p for p in photos if not isinstance(p, torch.Tensor)]
     tensors = [(i, p) for i, p in enumerate(photos) if isinstance(p, torch.Tensor)]
@@ -66,20 +73,37 @@ def _load_photos(photos) -> tuple[list[torch.Tensor], list[str], list[tuple[str,
             raise ValueError(f"photo {i}: expected (3,H,W) float RGB in [0,1], got {tuple(t.shape)} {t.dtype}")
         images.append(t.detach().float().cpu())
         names.append(f"photo[{i}]")
-    for path in iter_image_files(paths) if paths else []:
+    scan = scan_inputs(paths)
+    skipped += [(str(path), "file not found") for path in scan.missing]
+    skipped += [(str(path), why) for path, why in scan.skipped]
+    contents: dict[str, Path] = {}
+    for _, path in scan.files:
         try:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+            if digest in contents:
+                skipped.append((str(path), f"an identical copy of {contents[digest]}; used once"))
+                continue
             images.append(load_image(path))
             names.append(str(path))
+            contents[digest] = path
         except ImageLoadError as exc:
-            logger.warning("%s", exc)
+            logger.info("%s", exc)
             skipped.append((str(path), exc.problem))
+        except OSError as exc:
+            skipped.append((str(path), f"unreadable ({exc.strerror or exc})"))
     return images, names, skipped
 
 
-def _folder_name(user: str) -> str:
-    """The user's name made safe as one folder name (no separators, no leading dots)."""
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", user).lstrip(".")
-    return safe or "user"
+def _warnings(used: int, skipped: list[tuple[str, str]]) -> list[str]:
+    """What the user should hear about the photos learned from."""
+    out = []
+    copies = sum("identical copy" in why for _, why in skipped)
+    if copies:
+        out.append(f"{copies} photo(s) were identical copies of others and were counted once")
+    if used == 1:
+        out.append("the mask was learned from a single photo: it may protect other photos of the user "
+                   "weakly; give 10 or more different photos")
+    return out
 
 
 def learn(
@@ -101,12 +125,14 @@ def learn(
         photos: paths of photos or folders of photos, and/or ``(3, H, W)`` RGB [0, 1] tensors. Other
             people may appear: the user is the identity found in most photos.
         config: a :class:`ChameleonConfig` (default: the ``mid`` preset).
-        user: the user's name (stored in the key; names the output sub-folder).
+        user: the user's name (stored in the key).
         device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
         seed: makes learning deterministic on the CPU (CUDA's grid-sample backward adds float noise).
         progress: one tqdm line per epoch on stderr.
-        out_dir: if given, per-epoch masks go to ``out_dir/<user>/jpg|npy/epoch_NNNN.*`` and a
-            ``before_after.png`` sheet beside them.
+        out_dir: if given, the folder of the learning artefacts (or a
+            :class:`p3mask.protect.visuals.LearnArtefacts`, which also says whether to write the exact
+            ``npy`` masks and whether to replace files): per-epoch pictures of the mask go to
+            ``jpg/epoch_NNNN.jpg`` and a ``before_after.png`` sheet beside them.
         models: already loaded recognisers by name (others are loaded from the cache); they are
             moved to ``device`` and put in eval mode.
         detector: face detector (default: YuNet).
@@ -135,8 +161,8 @@ def learn(
     data, match_ref = build_training_set(images, names, detector, models[config.match_model],
                                          thresholds[config.match_model], frames, config.max_face_scale)
     skipped += data.skipped
-    user_dir = Path(out_dir) / _folder_name(user) if out_dir is not None else None
-    fit = Chameleon(models, thresholds, config, seed=seed, progress=progress, out_dir=user_dir).fit(data.to(device))
+    artefacts = out_dir if out_dir is None or isinstance(out_dir, LearnArtefacts) else LearnArtefacts(Path(out_dir))
+    fit = Chameleon(models, thresholds, config, seed=seed, progress=progress, out_dir=artefacts).fit(data.to(device))
     references = {**fit.references, config.match_model: match_ref}
     key = P3Mask(
         mask=fit.mask, epsilon=config.rgb_bound, frame_size=config.frame_size, template=config.frame_template,
@@ -144,7 +170,7 @@ def learn(
         quality_mean=float(fit.quality.mean()), preset=config.preset, user=user, references=references,
         match_model=config.match_model, match_threshold=thresholds[config.match_model], photos=len(data),
     )
-    return LearnResult(key, fit, data.names, skipped, time.perf_counter() - start)
+    return LearnResult(key, fit, data.names, skipped, time.perf_counter() - start, _warnings(len(data), skipped))
 
 
 def learn_mask(photos, config: ChameleonConfig | None = None, **options) -> P3Mask:

@@ -5,14 +5,18 @@ On disk a key is a safetensors file (never pickle) with a JSON header::
     tensors:  "mask"             (3, h, w) float32, the mask in the canonical frame, |mask| <= epsilon
               "reference.<name>" (D,) float32, the user's clean reference embedding for model <name>
     metadata: "format"  = "p3mask-key"
-              "version" = "1"
+              "version" = "2"
               "meta"    = JSON: epsilon, frame_size, template (the frame's 5 landmarks), team, quality_floor,
                           quality_min, quality_mean (SSIMULACRA2 of the face in context), preset,
                           user, match_model, match_threshold, photos, p3mask_version
+              "sha256"  = :func:`p3mask.protect.key_checks.key_digest` of the other three fields and all tensors
 
-Keys are written atomically with owner-only permissions (0o600): a key is personal. A file that is
-truncated, not safetensors, or safetensors of something else is rejected with :class:`KeyFileError`
-naming the file.
+Keys are written atomically with owner-only permissions (0o600), never over an existing file unless
+asked, and read back before the rename: a key is personal and expensive to learn. Every load
+recomputes the digest (a flipped byte, a negated mask or an edited field is refused) and range-checks
+every field (:func:`p3mask.protect.key_checks.check_key`). A file that is truncated, not safetensors,
+safetensors of something else, of another version, changed since it was written or out of range is
+rejected with :class:`KeyFileError` naming the file and the failed check.
 
 Example:
     >>> key = P3Mask.load("alice.p3m")  # doctest: +SKIP
@@ -29,10 +33,11 @@ from typing import TYPE_CHECKING
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save as save_bytes
 
 from p3mask import __version__
 from p3mask.atomic import atomic_path
+from p3mask.protect.key_checks import KeyCheckError, check_key, key_digest
 
 if TYPE_CHECKING:
     from p3mask.face.detect import Detections, FaceDetector
@@ -40,7 +45,7 @@ if TYPE_CHECKING:
     from p3mask.protect.apply import ProtectReport
 
 FORMAT_NAME = "p3mask-key"
-FORMAT_VERSION = 2  # 2: a perceptual (SSIMULACRA2) floor; version 1 keys held an SSIM floor
+FORMAT_VERSION = 2  # 2: a perceptual (SSIMULACRA2) floor and the "sha256" content digest; version 1 keys are refused
 KEY_SUFFIX = ".p3m"
 _META_FIELDS = (
     "epsilon", "frame_size", "template", "team", "quality_floor", "quality_min", "quality_mean", "preset", "user",
@@ -114,8 +119,15 @@ class P3Mask:
         out["template"] = [list(p) for p in self.template]
         return out
 
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write the key atomically with permissions 0o600; return its path."""
+    def save(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
+        """Write the key with permissions 0o600 (see :func:`p3mask.atomic.atomic_path`); return its path.
+
+        The written file is loaded back (digest and checks) before it replaces anything.
+
+        Raises:
+            p3mask.atomic.WriteError: ``path`` exists (without ``overwrite``), the disk is full, or
+                the file did not read back.
+        """
         path = Path(path)
         tensors = {"mask": self.mask.detach().to("cpu", torch.float32).contiguous()}
         for name, ref in self.references.items():
@@ -125,8 +137,10 @@ class P3Mask:
             "version": str(FORMAT_VERSION),
             "meta": json.dumps({**self.meta, "p3mask_version": __version__}, sort_keys=True),
         }
-        with atomic_path(path, mode=0o600) as tmp:
-            save_file(tensors, str(tmp), metadata=metadata)
+        metadata["sha256"] = key_digest(metadata, tensors)
+        data = save_bytes(tensors, metadata=metadata)  # in memory: a failed write is then a plain OSError
+        with atomic_path(path, mode=0o600, overwrite=overwrite, verify=P3Mask.load) as tmp:
+            tmp.write_bytes(data)
         return path
 
     @classmethod
@@ -134,7 +148,8 @@ class P3Mask:
         """Read a key written by :meth:`save`.
 
         Raises:
-            KeyFileError: the file is missing, truncated, foreign, of another format version, or inconsistent.
+            KeyFileError: the file is missing, truncated, foreign, of another format version, changed
+                since it was written (digest), or a field is out of range (the message names the check).
         """
         path = Path(path)
         if not path.is_file():
@@ -146,7 +161,16 @@ class P3Mask:
                 tensors = {name: fh.get_tensor(name) for name in fh.keys()}
         except (SafetensorError, OSError) as exc:
             raise KeyFileError(f"{path}: not a p3mask key (truncated or foreign file: {exc})") from None
-        return _from_parts(path, header, tensors)
+        stored = header.get("sha256")
+        if stored != key_digest({k: v for k, v in header.items() if k != "sha256"}, tensors):
+            raise KeyFileError(f"{path}: refused: failed check 'digest': the key's content does not match its "
+                               "SHA-256 (changed or damaged after it was written)")
+        key = _from_parts(path, header, tensors)
+        try:
+            check_key(key)
+        except KeyCheckError as exc:
+            raise KeyFileError(f"{path}: refused: {exc}") from None
+        return key
 
     def apply(
         self,
@@ -175,6 +199,9 @@ class P3Mask:
 def _check_header(path: Path, header: dict[str, str]) -> None:
     if header.get("format") != FORMAT_NAME:
         raise KeyFileError(f"{path}: not a p3mask key (safetensors file without the {FORMAT_NAME!r} header)")
+    if header.get("version") == "1":
+        raise KeyFileError(f"{path}: a version 1 p3mask key, which has no integrity digest; learn the key "
+                           f"again with `p3mask learn` (this p3mask reads version {FORMAT_VERSION})")
     if header.get("version") != str(FORMAT_VERSION):
         raise KeyFileError(
             f"{path}: p3mask key format version {header.get('version')!r}, this p3mask reads version {FORMAT_VERSION}"

@@ -185,7 +185,8 @@ class Chameleon:
         config: a :class:`ChameleonConfig`.
         seed: seeds the initial mask, the photo order and the jitter (deterministic on the CPU).
         progress: show one tqdm line per epoch.
-        out_dir: if given, per-epoch masks go to ``out_dir/jpg/epoch_NNNN.jpg`` and ``npy/``, and
+        out_dir: if given (a folder, or a :class:`p3mask.protect.visuals.LearnArtefacts`), per-epoch
+            masks go to ``jpg/epoch_NNNN.jpg`` in it (and ``npy/`` when asked for), and
             ``before_after.png`` is written at the end.
     """
 
@@ -196,7 +197,7 @@ class Chameleon:
         config: ChameleonConfig,
         seed: int = 0,
         progress: bool = True,
-        out_dir: str | Path | None = None,
+        out_dir: str | Path | visuals.LearnArtefacts | None = None,
     ) -> None:
         self.candidates = tuple(config.team) if config.team is not None else tuple(config.pool)
         missing = [n for n in self.candidates if n not in models or (config.team is None and n not in thresholds)]
@@ -207,7 +208,9 @@ class Chameleon:
         self.config = config
         self.seed = int(seed)
         self.progress = progress
-        self.out_dir = Path(out_dir) if out_dir is not None else None
+        if out_dir is not None and not isinstance(out_dir, visuals.LearnArtefacts):
+            out_dir = visuals.LearnArtefacts(Path(out_dir))
+        self.out_dir = out_dir
 
     # ------------------------------------------------------------- evaluation
     def _embed(self, name: str, images: torch.Tensor, to_crop: torch.Tensor) -> torch.Tensor:
@@ -335,7 +338,8 @@ class Chameleon:
         delta = self._delta(state).detach()
         protected, quality, strength = self._hold_floor(data, to_frame, delta)
         if self.out_dir is not None:
-            visuals.save_before_after(data.regions, protected, self.out_dir / "before_after.png")
+            visuals.save_before_after(data.regions, protected, self.out_dir.folder / "before_after.png",
+                                      self.out_dir.overwrite)
         return MaskResult(delta.cpu(), state.team, {k: v.cpu() for k, v in refs.items()}, history, quality,
                           clean, self._cosines(protected, crops, refs), strength)
 

@@ -186,7 +186,7 @@ def build_training_set(
         if index is None:
             reason = "no face found" if det.is_empty else "no face of the user (only other people)"
             skipped.append((name, reason))
-            logger.warning("%s: %s; photo not used for learning", name, reason)
+            logger.info("%s: %s; photo not used for learning", name, reason)  # the caller reports it once
             continue
         context = face_in_context(det.boxes[index].tolist(), image.shape[1], image.shape[2])
         region, lmk, context = crop_region(image, det.landmarks[index].float(), frames, max_face_scale, context)

@@ -53,16 +53,27 @@ def _check(embeddings: Sequence[torch.Tensor]) -> int:
 
 
 def _seed(embs: list[torch.Tensor], threshold: float) -> torch.Tensor:
-    """The face with the most photos (other than its own) holding a matching face."""
-    best, best_support = None, -1
+    """The face with the most photos (other than its own) holding a matching face.
+
+    When a face of another person (one that does not match the chosen face) has as much support, the
+    choice is a tie broken by order: that is logged as a warning, since the key may then be learned
+    for the wrong person.
+    """
+    best, best_support, supports = None, -1, []
     for i, faces in enumerate(embs):
         for face in faces:  # detections come largest first: earlier wins ties
             support = sum(
                 1 for j, other in enumerate(embs)
                 if j != i and other.shape[0] > 0 and float((other @ face).max()) >= threshold
             )
+            supports.append((face, support))
             if support > best_support:
                 best, best_support = face, support
+    rivals = [f for f, n in supports if n == best_support and float(f @ best) < threshold]
+    if rivals:
+        logger.warning("another person appears in as many photos as the chosen user (%d each): the user was "
+                       "chosen by photo order; give photos in which the user is the one person seen most",
+                       best_support + 1)
     return best
 
 

@@ -63,12 +63,12 @@ def test_bench_learn_cli_writes_sane_figures(lfw_user, tmp_path, capsys):
     assert len(r["team"]) == 3 and r["team"] == r["teams_per_epoch"][-1]
     flops = r["flops"]
     assert flops["steps"] == 2  # 4 photos in mini-batches of 2
-    assert set(flops["per_photo"]) == set(r["team"]) | {"paste_ssim"}
+    assert set(flops["per_photo"]) == set(r["team"]) | {"paste_quality"}
     assert all(v > 0 for v in flops["per_photo"].values())
     assert flops["total"] == pytest.approx(4 * sum(flops["per_photo"].values()), rel=1e-6)
     assert flops["per_step_mean"] * 2 == pytest.approx(flops["total"], rel=1e-6)
     assert r["gflops_per_s"] == pytest.approx(flops["total"] / sec["optimisation"] / 1e9)
     assert 0 < r["gflops_per_s"] < 1e5
-    assert r["ssim_floor"] <= r["ssim_min"] <= r["ssim_mean"] <= 1
+    assert r["quality_floor"] <= r["quality_min"] <= r["quality_mean"] <= 100
     assert r["target"]["comparable"] is False and r["target"]["met"] == (sec["total"] <= 60)
     assert r["machine"]["cpu_count"] >= 1 and len(r["machine"]["load_average"]) == 3

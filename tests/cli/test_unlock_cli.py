@@ -16,7 +16,7 @@ def _key(path):
     eps = 8 / 255
     mask = (torch.rand(3, 80, 80, generator=g) * 2 - 1) * eps
     key = P3Mask(mask=mask, epsilon=eps, frame_size=(80, 80), template=FRAME_TEMPLATE, team=("sface",),
-                 ssim_floor=0.95, ssim_min=0.96, ssim_mean=0.97, preset="mid", user="alice",
+                 quality_floor=70.0, quality_min=70.5, quality_mean=73.0, preset="mid", user="alice",
                  references={"sface": torch.nn.functional.normalize(torch.randn(128, generator=g), dim=0)},
                  match_model="sface", match_threshold=0.4, photos=3)
     return key.save(path)

@@ -208,7 +208,7 @@ def test_save_like_keeps_format_exif_icc(tmp_path):
     src = tmp_path / "src.jpg"
     exif = Image.Exif()
     exif[0x0112] = 6  # Orientation
-    exif[0x013B] = "Jane Doe"  # Artist
+    exif[0x8298] = "Jane Doe"  # Copyright: kept
     icc = b"fake-icc-profile-bytes"
     Image.open(lfw()).save(src, exif=exif.tobytes(), icc_profile=icc, quality=95)
     x, info = load_image_with_info(src)
@@ -216,7 +216,7 @@ def test_save_like_keeps_format_exif_icc(tmp_path):
     out = save_image(x, tmp_path / "out.jpeg", like=info)
     back = Image.open(out)
     assert back.format == "JPEG" and back.info.get("icc_profile") == icc
-    assert back.getexif().get(0x013B) == "Jane Doe" and 0x0112 not in back.getexif()
+    assert back.getexif().get(0x8298) == "Jane Doe" and 0x0112 not in back.getexif()
     assert torch.allclose(load_image(out), x, atol=0.1)  # upright and close (JPEG is lossy)
     assert (load_image(out) - x).abs().mean() < 0.01
 
@@ -227,7 +227,9 @@ def test_save_refuses_source_and_bad_args(tmp_path):
     x, info = load_image_with_info(src)
     with pytest.raises(ValueError, match="refusing to overwrite the source"):
         save_image(x, src, like=info)
-    save_image(x * 0.5, src, like=info, overwrite_source=True)
+    with pytest.raises(FileExistsError, match="already exists"):
+        save_image(x * 0.5, src, like=info, overwrite_source=True)  # overwrite_source alone is not enough
+    save_image(x * 0.5, src, like=info, overwrite_source=True, overwrite=True)
     assert load_image(src).max() < 0.01
     with pytest.raises(ValueError, match="suffix '.jpg' means JPEG but the original is PNG"):
         save_image(x, tmp_path / "o.jpg", like=info)
@@ -256,3 +258,36 @@ def test_iter_image_files(tmp_path):
     assert got == sorted([tmp_path / "a.JPG", tmp_path / "b/c.png", tmp_path / "b/deep/d.webp", extra])
     assert iter_image_files(str(tmp_path / "b" / "deep")) == [tmp_path / "b/deep/d.webp"]
     assert iter_image_files([tmp_path / "missing.jpg"]) == [tmp_path / "missing.jpg"]
+
+
+def test_scan_inputs_names_every_file_not_taken(tmp_path):
+    from p3mask.face.image_io import scan_inputs
+
+    for rel in ["a.jpg", "sub/b.png", "sub/c.HEIC", ".h.jpg", ".git/d.jpg", "k.learn/jpg/e.jpg", "sub/.x.jpg.part"]:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"x")
+    scan = scan_inputs([tmp_path, tmp_path / "a.jpg", tmp_path / "gone.jpg"])
+    assert [f for _, f in scan.files] == [tmp_path / "a.jpg", tmp_path / "sub/b.png"]
+    reasons = {p.relative_to(tmp_path).as_posix(): why for p, why in scan.skipped}
+    assert reasons["sub/c.HEIC"].startswith("unsupported file type '.HEIC'")
+    assert reasons[".h.jpg"] == "hidden file" and reasons[".git"] == "hidden folder, not searched"
+    assert reasons["k.learn"] == "p3mask learning artefacts, not photos"
+    assert reasons["a.jpg"].startswith("given more than once")
+    assert "sub/.x.jpg.part" not in reasons  # p3mask's own unfinished writes stay unmentioned
+    assert scan.missing == [tmp_path / "gone.jpg"]
+
+
+def test_cmyk_profile_is_dropped_and_said(tmp_path):
+    src = tmp_path / "cmyk.jpg"
+    Image.new("CMYK", (32, 32), (10, 20, 30, 0)).save(src, icc_profile=b"cmyk-profile")
+    x, info = load_image_with_info(src)
+    assert info.icc_profile is None and any("CMYK colour profile is dropped" in n for n in info.notes)
+    out = save_image(x, tmp_path / "out.jpg", like=info)
+    assert Image.open(out).info.get("icc_profile") is None
+
+
+def test_unreadable_exif_is_dropped_whole():
+    from p3mask.face.image_io import private_exif
+
+    exif, names = private_exif(b"Exif\x00\x00garbage-not-tiff", remove=True)
+    assert exif is None and names and "unreadable EXIF" in names[0]

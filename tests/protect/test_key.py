@@ -8,6 +8,7 @@ from safetensors.torch import save_file
 
 from p3mask.protect.config import CANONICAL_SIZE, CANONICAL_TEMPLATE
 from p3mask.protect.key import KeyFileError, P3Mask
+from p3mask.protect.key_checks import key_digest
 
 
 def _key(seed: int = 0) -> P3Mask:
@@ -76,12 +77,18 @@ def test_foreign_files_rejected(tmp_path):
 
 
 def test_other_version_and_damaged_meta_rejected(tmp_path):
-    path = tmp_path / "v2.p3m"
-    save_file({"mask": torch.zeros(3, 4, 4)}, str(path), metadata={"format": "p3mask-key", "version": "2"})
-    with pytest.raises(KeyFileError, match="version"):
+    path = tmp_path / "v3.p3m"
+    save_file({"mask": torch.zeros(3, 4, 4)}, str(path), metadata={"format": "p3mask-key", "version": "3"})
+    with pytest.raises(KeyFileError, match="format version '3', this p3mask reads version 2"):
+        P3Mask.load(path)
+    path = tmp_path / "v1.p3m"
+    save_file({"mask": torch.zeros(3, 4, 4)}, str(path), metadata={"format": "p3mask-key", "version": "1"})
+    with pytest.raises(KeyFileError, match="version 1 p3mask key, which has no integrity digest"):
         P3Mask.load(path)
     path = tmp_path / "bad.p3m"
-    save_file({"mask": torch.zeros(3, 4, 4)}, str(path), metadata={"format": "p3mask-key", "version": "1", "meta": "{"})
+    metadata = {"format": "p3mask-key", "version": "2", "meta": "{"}
+    tensors = {"mask": torch.zeros(3, 4, 4)}
+    save_file(tensors, str(path), metadata={**metadata, "sha256": key_digest(metadata, tensors)})
     with pytest.raises(KeyFileError, match="damaged"):
         P3Mask.load(path)
 

@@ -1,10 +1,13 @@
 """The P3-Mask optimisation loop on toy recognisers: bounds, perceptual floor, determinism, progress."""
 
+import stat
+
 import pytest
 import torch
 
 from p3mask.protect.config import get_config
 from p3mask.protect.optimizer import Chameleon, composite, feather_window, jitter_matrices, ycbcr_to_rgb
+from p3mask.protect.visuals import LearnArtefacts
 
 from chameleon_toys import TOY_FRAME_TEMPLATE, toy_models, toy_training_set
 
@@ -81,10 +84,18 @@ def test_fixed_team_and_downsampled_mask():
 
 
 def test_epoch_files_written(tmp_path):
-    Chameleon(toy_models(), THRESHOLDS, _config(epochs=2), progress=False, out_dir=tmp_path).fit(toy_training_set())
-    assert sorted(p.name for p in (tmp_path / "jpg").iterdir()) == ["epoch_0001.jpg", "epoch_0002.jpg"]
-    assert sorted(p.name for p in (tmp_path / "npy").iterdir()) == ["epoch_0001.npy", "epoch_0002.npy"]
-    assert (tmp_path / "before_after.png").is_file()
+    plain = tmp_path / "plain"
+    Chameleon(toy_models(), THRESHOLDS, _config(epochs=2), progress=False, out_dir=plain).fit(toy_training_set())
+    assert sorted(p.name for p in (plain / "jpg").iterdir()) == ["epoch_0001.jpg", "epoch_0002.jpg"]
+    assert (plain / "before_after.png").is_file() and not (plain / "npy").exists()  # npy only when asked for
+    asked = LearnArtefacts(tmp_path / "asked", save_npy=True)
+    Chameleon(toy_models(), THRESHOLDS, _config(epochs=2), progress=False, out_dir=asked).fit(toy_training_set())
+    npys = sorted((asked.folder / "npy").iterdir())
+    assert [p.name for p in npys] == ["epoch_0001.npy", "epoch_0002.npy"]
+    assert stat.S_IMODE((asked.folder / "npy").stat().st_mode) == 0o700
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in npys)
+    with pytest.raises(FileExistsError, match="already exists"):  # a second run never replaces them silently
+        Chameleon(toy_models(), THRESHOLDS, _config(epochs=1), progress=False, out_dir=asked).fit(toy_training_set())
 
 
 def test_feather_window_and_composite_bounds():
