@@ -1,13 +1,15 @@
 """Instant protection: apply a learned P3-Mask to new photos.
 
-For each photo: detect every face, recognise the user's face(s) by comparing each face's embedding
-(from the key's ``match_model``) with the key's reference embedding, warp the mask from the canonical
-frame onto each of the user's faces at the photo's full resolution, and leave strangers untouched.
+For each photo: detect every face, score each face by the cosine of its embedding (from the key's
+``match_model``) to the key's reference embedding, choose the faces to protect
+(:mod:`p3mask.protect.face_choice`: sure matches, else fail-safe, or the faces a flag names), warp the
+mask from the canonical frame onto each chosen face at the photo's full resolution, and leave the
+other faces untouched.
 If the face-region SSIM of a face would fall below the key's SSIM floor, the mask is weakened on that
 face (a safeguarded secant search on a strength factor) until it holds, on that face and on any of
 the user's faces masked before whose region it reaches. Files are written atomically into an output
-folder in the original's format; originals are never touched, and a photo without the user's face is
-reported and not written.
+folder in the original's format; originals are never touched, and a photo in which no face is
+chosen is reported and not written.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from p3mask.face.detect import Detections, FaceDetector
 from p3mask.face.image_io import ImageLoadError, iter_image_files, load_image_with_info, save_image
 from p3mask.models import load_model
 from p3mask.models.base import FaceRecognizer
+from p3mask.models.thresholds import doubt_threshold as calibrated_doubt_threshold
+from p3mask.protect.face_choice import FaceIndexError, FacePolicy, choose_faces
 from p3mask.protect.key import P3Mask
 from p3mask.protect.ssim import WINDOW_SIZE, FixedReferenceSSIM
 
@@ -46,9 +50,12 @@ class FaceOutcome:
 
     box: tuple[float, float, float, float]  # x1, y1, x2, y2 in photo pixels
     cosine: float  # similarity to the user's reference (key.match_model)
-    protected: bool  # True: the user's face, masked
+    protected: bool  # True: chosen and masked
     ssim: float | None = None  # face-region SSIM after masking (protected faces only)
     strength: float | None = None  # fraction of the mask applied (1.0 unless the SSIM floor needed less)
+    # Why it was chosen or left (p3mask.protect.face_choice.REASONS): "match" (a sure match), "doubt"
+    # (fail-safe), "flag" (named by --faces/--face) or "stranger" (left untouched).
+    reason: str = "stranger"
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,7 @@ class ProtectReport:
     def left(self) -> int:
         """Number of faces left untouched (strangers)."""
         return sum(not f.protected for f in self.faces)
+
 
 
 def _window(matrix: torch.Tensor, frame: tuple[int, int], hw: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -198,11 +206,41 @@ def _strongest_within_floor(masked, floor: float, ssim_full: float, smallest: fl
     return best
 
 
+def _doubt_threshold(key: P3Mask, given: float | None) -> float:
+    """The doubt threshold for ``key``: ``given``, else the calibrated one of its match model; never above
+    the key's match threshold. A model without a calibrated one gets no looser band (the match threshold)."""
+    if given is None:
+        try:
+            given = calibrated_doubt_threshold(key.match_model)
+        except ValueError:
+            logger.warning("no calibrated doubt threshold for %s; doubtful faces need a sure match", key.match_model)
+            given = key.match_threshold
+    return min(float(given), key.match_threshold)
+
+
 def _check_image(image: torch.Tensor) -> None:
     if not isinstance(image, torch.Tensor) or not image.is_floating_point():
         raise TypeError(f"expected a float torch.Tensor in [0,1], got {type(image).__name__}")
     if image.ndim != 3 or image.shape[0] != 3:
         raise ValueError(f"expected (3,H,W) RGB in [0,1], got {tuple(image.shape)}")
+
+
+@torch.no_grad()
+def face_scores(matcher: FaceRecognizer, reference: torch.Tensor, image: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
+    """Match score of each face: the cosine of its ``matcher`` embedding to the user's reference.
+
+    Args:
+        matcher: the key's match model.
+        reference: ``(D,)`` L2-normalised reference embedding of the user for ``matcher``.
+        image: ``(3, H, W)`` RGB in [0, 1].
+        landmarks: ``(N, 5, 2)`` landmarks of the detected faces, ``N >= 1``.
+
+    Returns:
+        ``(N,)`` cosines in [-1, 1] on the CPU.
+    """
+    device = next(matcher.parameters()).device
+    crops, _ = align_faces(image, landmarks.to(image.device), matcher.template, matcher.input_size)
+    return (matcher(crops.to(device)) * reference.to(device)).sum(dim=1).cpu()
 
 
 @torch.no_grad()
@@ -212,6 +250,8 @@ def protect_image(
     detector: FaceDetector | None = None,
     matcher: FaceRecognizer | None = None,
     detections: Detections | None = None,
+    policy: FacePolicy | None = None,
+    doubt_threshold: float | None = None,
 ) -> tuple[torch.Tensor, ProtectReport]:
     """Mask the user's face(s) in one photo (see :meth:`P3Mask.apply`).
 
@@ -221,6 +261,9 @@ def protect_image(
         detector: face detector (default: a new YuNet detector); unused when ``detections`` is given.
         matcher: the loaded ``key.match_model`` (default: loaded on ``image``'s device).
         detections: faces already detected in ``image`` (skips detection).
+        policy: which faces to protect (default: fail-safe, see :mod:`p3mask.protect.face_choice`).
+        doubt_threshold: cosine at which a face is plausibly the user (default: the calibrated FAR = 1e-2
+            threshold of ``key.match_model``; capped at ``key.match_threshold``).
 
     Returns:
         ``(protected, report)``: a new ``(3, H, W)`` tensor (the input is not modified) and a
@@ -235,20 +278,19 @@ def protect_image(
     matcher = matcher or load_model(key.match_model, image.device)
     if getattr(matcher, "name", key.match_model) != key.match_model:
         raise ValueError(f"the key matches faces with {key.match_model!r}, got a {matcher.name!r} matcher")
-    device = next(matcher.parameters()).device
-    crops, _ = align_faces(image, detections.landmarks.to(image.device), matcher.template, matcher.input_size)
-    reference = key.references[key.match_model].to(device)
-    cosines = (matcher(crops.to(device)) * reference).sum(dim=1).cpu()
+    cosines = face_scores(matcher, key.references[key.match_model], image, detections.landmarks)
+    choice = choose_faces(cosines, key.match_threshold, _doubt_threshold(key, doubt_threshold), policy)
     faces, masked = [], []  # masked: (index in faces, where its mask went)
-    for box, lmk, cos in zip(detections.boxes, detections.landmarks, cosines):
+    for box, lmk, cos, chosen, reason in zip(detections.boxes, detections.landmarks, cosines, choice.protect,
+                                             choice.reasons):
         box_t = tuple(float(v) for v in box)
-        if float(cos) < key.match_threshold:
-            faces.append(FaceOutcome(box_t, float(cos), False))
+        if not chosen:
+            faces.append(FaceOutcome(box_t, float(cos), False, reason=reason))
             continue
         ssim, strength, where = _mask_face(key, protected, image, lmk.to(image.device), [w for _, w in masked])
         if where is not None:
             masked.append((len(faces), where))
-        faces.append(FaceOutcome(box_t, float(cos), strength > 0, ssim, strength))
+        faces.append(FaceOutcome(box_t, float(cos), strength > 0, ssim, strength, reason))
     if len(masked) > 1:  # a later face's mask may reach an earlier face: report each SSIM on the final photo
         for i, where in masked:
             faces[i] = replace(faces[i], ssim=_region_ssim(protected, where))
@@ -288,11 +330,13 @@ def protect_files(
     detector: FaceDetector | None = None,
     matcher: FaceRecognizer | None = None,
     jpeg_quality: int = 95,
+    policy: FacePolicy | None = None,
 ) -> list[FileOutcome]:
     """Protect photo files (and folders of photos) into ``out_dir``, one outcome per file.
 
-    Each failure (unreadable file, no face of the user, name collision) is logged with its file name
-    and the batch goes on. Originals are never modified.
+    Each failure (unreadable file, no face chosen, a ``--face`` index the photo lacks, name collision)
+    is logged with its file name and the batch goes on. Originals are never modified. ``policy``
+    chooses the faces (default: fail-safe; see :mod:`p3mask.protect.face_choice`).
     """
     out_dir = Path(out_dir)
     detector = detector or FaceDetector()
@@ -309,7 +353,11 @@ def protect_files(
         except ImageLoadError as exc:
             outcomes.append(FileOutcome(source, None, None, exc.problem))
             continue
-        protected, report = protect_image(key, image.to(device), detector=detector, matcher=matcher)
+        try:
+            protected, report = protect_image(key, image.to(device), detector=detector, matcher=matcher, policy=policy)
+        except FaceIndexError as exc:
+            outcomes.append(FileOutcome(source, None, None, f"{exc}; left unprotected, not written"))
+            continue
         if report.protected == 0:
             why = "no face found" if not report.faces else f"no face of {key.user} among {len(report.faces)} face(s)"
             outcomes.append(FileOutcome(source, None, report, f"{why}; left unprotected, not written"))

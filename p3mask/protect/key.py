@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from p3mask.face.detect import Detections, FaceDetector
     from p3mask.models.base import FaceRecognizer
     from p3mask.protect.apply import ProtectReport
+    from p3mask.protect.face_choice import FacePolicy
 
 FORMAT_NAME = "p3mask-key"
 FORMAT_VERSION = 1
@@ -153,6 +154,7 @@ class P3Mask:
         detector: FaceDetector | None = None,
         matcher: FaceRecognizer | None = None,
         detections: Detections | None = None,
+        policy: FacePolicy | None = None,
     ) -> tuple[torch.Tensor, ProtectReport]:
         """Protect the user's face(s) in one photo; strangers are left untouched.
 
@@ -161,6 +163,7 @@ class P3Mask:
             detector: face detector (default: a new :class:`p3mask.face.detect.FaceDetector`).
             matcher: the loaded ``match_model`` (default: loaded from the cache on ``image``'s device).
             detections: faces already detected in ``image`` (skips detection).
+            policy: which faces to protect (default: fail-safe, see :mod:`p3mask.protect.face_choice`).
 
         Returns:
             ``(protected, report)``: the ``(3, H, W)`` protected photo in [0, 1] and a
@@ -168,7 +171,7 @@ class P3Mask:
         """
         from p3mask.protect.apply import protect_image  # apply builds on this module
 
-        return protect_image(self, image, detector=detector, matcher=matcher, detections=detections)
+        return protect_image(self, image, detector=detector, matcher=matcher, detections=detections, policy=policy)
 
 
 def _check_header(path: Path, header: dict[str, str]) -> None:
