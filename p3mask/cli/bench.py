@@ -32,6 +32,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     calibrate.set_defaults(func=run_calibrate_cmd)
     _add_learn(kinds)
     _add_protect(kinds)
+    _add_choice(kinds)
 
 
 def _add_learn(kinds: argparse._SubParsersAction) -> None:
@@ -64,6 +65,38 @@ def _add_protect(kinds: argparse._SubParsersAction) -> None:
     protect.add_argument("--repeat", type=int, default=1, metavar="R", help="time each photo R times (default 1)")
     protect.add_argument("--json", type=Path, metavar="FILE", help="also write the figures to FILE")
     protect.set_defaults(func=run_protect_cmd)
+
+
+def _add_choice(kinds: argparse._SubParsersAction) -> None:
+    choice = kinds.add_parser("choice", help="faces protect chooses on LFW users: users' photos left bare, strangers "
+                              "masked (fail-safe and strict)")
+    choice.add_argument("--root", type=Path, help="LFW folder (default: $P3MASK_DATA/lfw or ../shared/data/lfw)")
+    choice.add_argument("--users", type=int, default=20, help="users drawn as `p3mask evaluate` draws them (default 20)")
+    choice.add_argument("--others", type=int, default=2, help="strangers' photos pasted beside each test photo (default 2)")
+    choice.add_argument("--seed", type=int, default=0, help="draw of users, splits and strangers (default 0)")
+    choice.add_argument("--json", type=Path, metavar="FILE", help="also write the figures to FILE")
+    choice.set_defaults(func=run_choice_cmd)
+
+
+def choice_summary(r: dict) -> list[str]:
+    """Lines printed by ``p3mask bench choice``."""
+    lines = [f"{r['users']} LFW users, {r['match_model']} match threshold {r['match_threshold']:.4f}, doubt "
+             f"threshold {r['doubt_threshold']:.4f}; {len(r['hard'])} one-face test photo(s) below the match threshold"]
+    for where, label in (("plain", "test photos as they are"), ("composite", f"each beside {r['others']} strangers")):
+        part = r[where]
+        for rule in ("failsafe", "strict"):
+            lines.append(f"{label:<28} {rule:<9} user left bare {part.get(rule + '.user_left', 0)}/{part.get('photos', 0)}"
+                         f" ({part[rule + '.user_left_share']:.2%}), strangers masked "
+                         f"{part.get(rule + '.strangers_masked', 0)}/{part.get('stranger_faces', 0)} "
+                         f"({part[rule + '.strangers_masked_share']:.2%})")
+    return lines
+
+
+def run_choice_cmd(args: argparse.Namespace) -> int:
+    from p3mask.bench.choice import run_choice_bench
+
+    return run_timing("choice", lambda: run_choice_bench(args.root, args.users, args.others, args.seed),
+                      choice_summary, args.json)
 
 
 def save_figures(path: Path | None, payload: dict) -> None:
