@@ -72,8 +72,12 @@ def _tally(counts: Counter, where: str, cosines, user: int | None, thresholds) -
 
 
 def run_choice_bench(root=None, users: int = 20, others: int = 2, seed: int = 0, min_photos: int = 10,
-                     max_photos: int | None = 30, match_model: str = "mobilefacenet") -> dict:
+                     max_photos: int | None = 30, match_model: str = "mobilefacenet",
+                     train_photos: int | None = None) -> dict:
     """Figures of the face choice on ``users`` LFW users (see the module docstring).
+
+    ``train_photos`` makes each reference from only the first N train photos (a key learned from few
+    photos, whose reference is weaker); ``None``: all of them, as the evaluation learns.
 
     Returns:
         ``{"users", "others", "seed", "match_threshold", "doubt_threshold", "plain": {...}, "composite": {...},
@@ -92,6 +96,7 @@ def run_choice_bench(root=None, users: int = 20, others: int = 2, seed: int = 0,
     counts, hard = Counter(), []
     for name in names:
         train, test = split_user(lfw, name, 0.7, seed, max_photos)
+        train = train[:train_photos] if train_photos else train
         _, reference = build_training_set([load_image(p) for p in train], [str(p) for p in train], detector,
                                           matcher, thresholds[0], frames, config.max_face_scale)
         for path in test:
@@ -114,7 +119,7 @@ def run_choice_bench(root=None, users: int = 20, others: int = 2, seed: int = 0,
             x0 = offsets[order.index(0)]
             user = face_in_tile(det, x0, image.shape[2], image.shape[1])
             _tally(counts, "composite", face_scores(matcher, reference, photo, det.landmarks), user, thresholds)
-    out = {"users": users, "others": others, "seed": seed, "match_model": match_model,
+    out = {"users": users, "others": others, "seed": seed, "train_photos": train_photos, "match_model": match_model,
            "match_threshold": thresholds[0], "doubt_threshold": thresholds[1], "hard": hard}
     for where in ("plain", "composite"):
         part = {k.split(".", 1)[1]: v for k, v in counts.items() if k.startswith(where + ".")}

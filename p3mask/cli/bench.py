@@ -74,13 +74,16 @@ def _add_choice(kinds: argparse._SubParsersAction) -> None:
     choice.add_argument("--users", type=int, default=20, help="users drawn as `p3mask evaluate` draws them (default 20)")
     choice.add_argument("--others", type=int, default=2, help="strangers' photos pasted beside each test photo (default 2)")
     choice.add_argument("--seed", type=int, default=0, help="draw of users, splits and strangers (default 0)")
+    choice.add_argument("--train-photos", type=int, metavar="N", help="make each reference from the first N train "
+                        "photos only, as a key learned from few photos (default: all, as the evaluation)")
     choice.add_argument("--json", type=Path, metavar="FILE", help="also write the figures to FILE")
     choice.set_defaults(func=run_choice_cmd)
 
 
 def choice_summary(r: dict) -> list[str]:
     """Lines printed by ``p3mask bench choice``."""
-    lines = [f"{r['users']} LFW users, {r['match_model']} match threshold {r['match_threshold']:.4f}, doubt "
+    refs = f"first {r['train_photos']} train photo(s)" if r.get("train_photos") else "all train photos"
+    lines = [f"{r['users']} LFW users (references from {refs}), {r['match_model']} match threshold {r['match_threshold']:.4f}, doubt "
              f"threshold {r['doubt_threshold']:.4f}; {len(r['hard'])} one-face test photo(s) below the match threshold"]
     for where, label in (("plain", "test photos as they are"), ("composite", f"each beside {r['others']} strangers")):
         part = r[where]
@@ -95,7 +98,8 @@ def choice_summary(r: dict) -> list[str]:
 def run_choice_cmd(args: argparse.Namespace) -> int:
     from p3mask.bench.choice import run_choice_bench
 
-    return run_timing("choice", lambda: run_choice_bench(args.root, args.users, args.others, args.seed),
+    return run_timing("choice", lambda: run_choice_bench(args.root, args.users, args.others, args.seed,
+                                                         train_photos=args.train_photos),
                       choice_summary, args.json)
 
 
