@@ -42,7 +42,11 @@ RULES = ("failsafe", "strict")
 
 
 def side_by_side(images: list[torch.Tensor]) -> tuple[torch.Tensor, list[int]]:
-    """Paste ``(3, H_i, W_i)`` photos left to right (bottom padded with black); return the photo and each one's x offset."""
+    """Paste ``(3, H_i, W_i)`` photos left to right (bottom padded with black).
+
+    Returns:
+        ``(photo, offsets)``: the ``(3, max H_i, sum W_i)`` photo and each pasted photo's x offset.
+    """
     height = max(im.shape[1] for im in images)
     offsets, x = [], 0
     for im in images:

@@ -71,8 +71,10 @@ def _add_choice(kinds: argparse._SubParsersAction) -> None:
     choice = kinds.add_parser("choice", help="faces protect chooses on LFW users: users' photos left bare, strangers "
                               "masked (fail-safe and strict)")
     choice.add_argument("--root", type=Path, help="LFW folder (default: $P3MASK_DATA/lfw or ../shared/data/lfw)")
-    choice.add_argument("--users", type=int, default=20, help="users drawn as `p3mask evaluate` draws them (default 20)")
-    choice.add_argument("--others", type=int, default=2, help="strangers' photos pasted beside each test photo (default 2)")
+    choice.add_argument("--users", type=int, default=20,
+                        help="users drawn as `p3mask evaluate` draws them (default 20)")
+    choice.add_argument("--others", type=int, default=2,
+                        help="strangers' photos pasted beside each test photo (default 2)")
     choice.add_argument("--seed", type=int, default=0, help="draw of users, splits and strangers (default 0)")
     choice.add_argument("--train-photos", type=int, metavar="N", help="make each reference from the first N train "
                         "photos only, as a key learned from few photos (default: all, as the evaluation)")
@@ -83,15 +85,16 @@ def _add_choice(kinds: argparse._SubParsersAction) -> None:
 def choice_summary(r: dict) -> list[str]:
     """Lines printed by ``p3mask bench choice``."""
     refs = f"first {r['train_photos']} train photo(s)" if r.get("train_photos") else "all train photos"
-    lines = [f"{r['users']} LFW users (references from {refs}), {r['match_model']} match threshold {r['match_threshold']:.4f}, doubt "
-             f"threshold {r['doubt_threshold']:.4f}; {len(r['hard'])} one-face test photo(s) below the match threshold"]
+    lines = [f"{r['users']} LFW users (references from {refs}), {r['match_model']} match threshold "
+             f"{r['match_threshold']:.4f}, doubt threshold {r['doubt_threshold']:.4f}; {len(r['hard'])} one-face "
+             f"test photo(s) below the match threshold"]
     for where, label in (("plain", "test photos as they are"), ("composite", f"each beside {r['others']} strangers")):
         part = r[where]
         for rule in ("failsafe", "strict"):
-            lines.append(f"{label:<28} {rule:<9} user left bare {part.get(rule + '.user_left', 0)}/{part.get('photos', 0)}"
-                         f" ({part[rule + '.user_left_share']:.2%}), strangers masked "
-                         f"{part.get(rule + '.strangers_masked', 0)}/{part.get('stranger_faces', 0)} "
-                         f"({part[rule + '.strangers_masked_share']:.2%})")
+            left, masked = part.get(f"{rule}.user_left", 0), part.get(f"{rule}.strangers_masked", 0)
+            lines.append(f"{label:<28} {rule:<9} user left bare {left}/{part.get('photos', 0)} "
+                         f"({part[rule + '.user_left_share']:.2%}), strangers masked {masked}/"
+                         f"{part.get('stranger_faces', 0)} ({part[rule + '.strangers_masked_share']:.2%})")
     return lines
 
 

@@ -75,7 +75,6 @@ class ProtectReport:
         return sum(not f.protected for f in self.faces)
 
 
-
 def _window(matrix: torch.Tensor, frame: tuple[int, int], hw: tuple[int, int]) -> tuple[int, int, int, int]:
     """Photo box ``(y0, y1, x0, x1)`` that the frame reaches for this face, padded, clipped."""
     h, w = frame
@@ -226,7 +225,9 @@ def _check_image(image: torch.Tensor) -> None:
 
 
 @torch.no_grad()
-def face_scores(matcher: FaceRecognizer, reference: torch.Tensor, image: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
+def face_scores(
+    matcher: FaceRecognizer, reference: torch.Tensor, image: torch.Tensor, landmarks: torch.Tensor
+) -> torch.Tensor:
     """Match score of each face: the cosine of its ``matcher`` embedding to the user's reference.
 
     Args:

@@ -17,7 +17,7 @@ def test_sure_matches_are_protected_and_the_rest_left():
     assert choice.protect == (False, True, False, True)
     assert choice.reasons == ("stranger", "match", "stranger", "match")
     assert choice.indices == [1, 3]
-    assert _choose([0.10, 0.70, 0.40], "strict") == choice.__class__((False, True, False), ("stranger", "match", "stranger"))
+    assert _choose([0.10, 0.70, 0.40], "strict") == FaceChoice((False, True, False), ("stranger", "match", "stranger"))
 
 
 def test_a_lone_face_is_protected_on_doubt_whatever_its_score():
