@@ -90,7 +90,7 @@ def test_two_strangers_and_no_user_are_left_and_reported(setting, tmp_path):
     assert [(f.protected, f.reason) for f in everyone.faces] == [(True, "flag"), (True, "flag")]
 
 
-def test_group_photo_protects_the_user_and_leaves_the_others_byte_identical(setting, tmp_path):
+def test_group_photo_protects_the_user_and_leaves_the_others_byte_identical(setting, tmp_path, capsys):
     lfw, detector, matcher, key, test = setting
     user_image = load_image(next(p for p in test if p.name != HARD_PHOTO))
     tiles = [_strangers(lfw)[0], user_image, _strangers(lfw)[1]]
@@ -114,3 +114,12 @@ def test_group_photo_protects_the_user_and_leaves_the_others_byte_identical(sett
     assert not torch.equal(saved, original)
     _, everyone = protect_image(key, original, detector=detector, matcher=matcher, policy=FacePolicy("all"))
     assert all(f.protected for f in everyone.faces) and len(everyone.faces) == len(faces)
+    # `p3mask faces` numbers the faces as protect reports them, so --face INDEX names the same face.
+    capsys.readouterr()
+    assert main(["faces", str(tmp_path / "in" / "group.png")]) == 0
+    line = capsys.readouterr().out
+    for i, face in enumerate(faces):
+        assert f"face {i} [{','.join(str(int(v)) for v in face.box)}]" in line
+    [again] = protect_files(key, [tmp_path / "in"], tmp_path / "chosen", detector=detector, matcher=matcher,
+                            policy=FacePolicy("index", (user,)))
+    assert [f.protected for f in again.report.faces] == [i == user for i in range(len(faces))]
