@@ -24,7 +24,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     verify.add_argument("--json", type=Path, metavar="FILE", help="write the figures to FILE")
     verify.add_argument("--overwrite", action="store_true", help="replace FILE if it exists (default: refuse)")
     verify.set_defaults(func=run_verify_cmd)
-    calibrate = kinds.add_parser("calibrate", help="match thresholds at FAR=1e-3 from LFW impostor pairs")
+    calibrate = kinds.add_parser("calibrate", help="match thresholds at FAR=1e-3 (and doubt thresholds "
+                               "at FAR=1e-2) from LFW impostor pairs")
     calibrate.add_argument("--root", type=Path, help="LFW folder (default: $P3MASK_DATA/lfw or ../shared/data/lfw)")
     calibrate.add_argument("--identities", type=int, default=400, help="one photo each of N people (default 400)")
     calibrate.add_argument("--models", nargs="+", choices=list(MODELS), metavar="NAME", help="default: all")
@@ -33,6 +34,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     calibrate.set_defaults(func=run_calibrate_cmd)
     _add_learn(kinds)
     _add_protect(kinds)
+    _add_choice(kinds)
 
 
 def _add_learn(kinds: argparse._SubParsersAction) -> None:
@@ -78,6 +80,46 @@ def check_json(bench: str, args: argparse.Namespace) -> int:
     except WriteError as exc:
         return fail(f"bench {bench}", exc)
     return 0
+
+
+def _add_choice(kinds: argparse._SubParsersAction) -> None:
+    choice = kinds.add_parser("choice", help="faces protect chooses on LFW users: users' photos left bare, strangers "
+                              "masked (fail-safe and strict)")
+    choice.add_argument("--root", type=Path, help="LFW folder (default: $P3MASK_DATA/lfw or ../shared/data/lfw)")
+    choice.add_argument("--users", type=int, default=20,
+                        help="users drawn as `p3mask evaluate` draws them (default 20)")
+    choice.add_argument("--others", type=int, default=2,
+                        help="strangers' photos pasted beside each test photo (default 2)")
+    choice.add_argument("--seed", type=int, default=0, help="draw of users, splits and strangers (default 0)")
+    choice.add_argument("--train-photos", type=int, metavar="N", help="make each reference from the first N train "
+                        "photos only, as a key learned from few photos (default: all, as the evaluation)")
+    choice.add_argument("--json", type=Path, metavar="FILE", help="also write the figures to FILE")
+    choice.add_argument("--overwrite", action="store_true", help="replace FILE if it exists (default: refuse)")
+    choice.set_defaults(func=run_choice_cmd)
+
+
+def choice_summary(r: dict) -> list[str]:
+    """Lines printed by ``p3mask bench choice``."""
+    refs = f"first {r['train_photos']} train photo(s)" if r.get("train_photos") else "all train photos"
+    lines = [f"{r['users']} LFW users (references from {refs}), {r['match_model']} match threshold "
+             f"{r['match_threshold']:.4f}, doubt threshold {r['doubt_threshold']:.4f}; {len(r['hard'])} one-face "
+             f"test photo(s) below the match threshold"]
+    for where, label in (("plain", "test photos as they are"), ("composite", f"each beside {r['others']} strangers")):
+        part = r[where]
+        for rule in ("failsafe", "strict"):
+            left, masked = part.get(f"{rule}.user_left", 0), part.get(f"{rule}.strangers_masked", 0)
+            lines.append(f"{label:<28} {rule:<9} user left bare {left}/{part.get('photos', 0)} "
+                         f"({part[rule + '.user_left_share']:.2%}), strangers masked {masked}/"
+                         f"{part.get('stranger_faces', 0)} ({part[rule + '.strangers_masked_share']:.2%})")
+    return lines
+
+
+def run_choice_cmd(args: argparse.Namespace) -> int:
+    from p3mask.bench.choice import run_choice_bench
+
+    return check_json("choice", args) or run_timing(
+        "choice", lambda: run_choice_bench(args.root, args.users, args.others, args.seed, train_photos=args.train_photos),
+        choice_summary, args.json, overwrite=args.overwrite)
 
 
 def save_figures(path: Path | None, payload: dict, overwrite: bool = False) -> None:
@@ -143,7 +185,8 @@ def run_calibrate_cmd(args: argparse.Namespace) -> int:
         return 2
     results = run_calibrate(args.root, args.identities, args.models)
     for name, r in results.items():
-        print(f"{name:<14} threshold at FAR=1e-3: {r['threshold_far1e-3']:.4f}  ({r['impostor_pairs']} impostor pairs)")
+        print(f"{name:<14} threshold at FAR=1e-3: {r['threshold_far1e-3']:.4f}, at FAR=1e-2: "
+              f"{r['threshold_far1e-2']:.4f}  ({r['impostor_pairs']} impostor pairs)")
     if args.json:
         write_json(results, args.json, overwrite=args.overwrite)
     command = "p3mask bench calibrate" + (f" --identities {args.identities}" if args.identities != 400 else "")

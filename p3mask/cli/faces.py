@@ -1,4 +1,8 @@
-"""``p3mask faces``: find the faces in photos, one line per file; optionally save aligned crops."""
+"""``p3mask faces``: find the faces in photos, one line per file; optionally save aligned crops.
+
+Faces are numbered from 0 in the order ``p3mask protect`` sees them (largest box first, the same
+detector at its default threshold), so ``p3mask protect --face INDEX`` names the face shown here.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +25,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "PHOTO_faceN.png (never over an existing file unless --overwrite)")
     parser.add_argument("--frame", choices=list(MODELS), default="sface",
                         help="model whose canonical crop --out writes (default: sface, 112x112)")
-    parser.add_argument("--threshold", type=float, default=0.6, help="detector score threshold (default 0.6)")
+    parser.add_argument("--threshold", type=float, default=0.6,
+                        help="detector score threshold (default 0.6, as `p3mask protect` uses: another value "
+                        "may number the faces differently from protect's --face)")
     parser.add_argument("--overwrite", action="store_true", help="replace crops that already exist in DIR")
     parser.set_defaults(func=run)
 
@@ -58,8 +64,8 @@ def describe(path: Path, detector: FaceDetector, out: Path | None, frame: FaceRe
     if detections.is_empty:
         raise LookupError(f"{path}: no face found ({image.shape[2]}x{image.shape[1]} pixels)")
     boxes = ", ".join(
-        f"[{int(b[0])},{int(b[1])},{int(b[2])},{int(b[3])}] score {s:.2f}"
-        for b, s in zip(detections.boxes.tolist(), detections.scores.tolist())
+        f"face {i} [{int(b[0])},{int(b[1])},{int(b[2])},{int(b[3])}] score {s:.2f}"
+        for i, (b, s) in enumerate(zip(detections.boxes.tolist(), detections.scores.tolist()))
     )
     line = f"{path}: {len(detections)} face(s), largest first: {boxes}"
     if out is not None:

@@ -1,12 +1,21 @@
-"""``p3mask protect``: apply a learned key to photos, protecting only the user's face(s)."""
+"""``p3mask protect``: apply a learned key to photos, protecting the user's face(s).
+
+By default the choice fails safe (:mod:`p3mask.protect.face_choice`): when no face is a sure match
+the most likely face is protected anyway. ``--strict-match`` protects sure matches only; ``--faces``
+and ``--face`` name the faces to protect.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from dataclasses import replace
+
+from p3mask.atomic import WriteError, check_target, write_json
 from p3mask.cli.reporting import fail, finish_files, print_outcome
-from p3mask.protect.apply import FileOutcome
+from p3mask.protect.apply import FaceOutcome, FileOutcome
+from p3mask.protect.face_choice import FacePolicy
 from p3mask.protect.key import KeyFileError, P3Mask
 
 
@@ -18,7 +27,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "and write the result into DIR in the original's format. Originals are never modified and no "
         "existing file is replaced (unless --overwrite): clashes are reported per file before any work. "
         "Each copy is read back before it is reported; GPS location and camera/device EXIF fields are "
-        "removed (unless --keep-metadata). Photos without the user's face are reported and not written.",
+        "removed (unless --keep-metadata). When no face is a sure match, the most likely face is protected "
+        "anyway (on doubt); a photo with several faces none of which is plausibly the user is reported and not written. Each face is reported "
+        "with its number (as `p3mask faces` prints it), whether it was protected, why (match, doubt, flag, "
+        "stranger) and its match score.",
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUTS", help="photos or folders of photos")
     parser.add_argument("--key", required=True, metavar="KEY.p3m", help="key file written by `p3mask learn`")
@@ -28,18 +40,62 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace files that already exist in DIR")
     parser.add_argument("--keep-metadata", action="store_true",
                         help="keep the EXIF location (GPS) and camera/device fields (default: removed)")
+    choice = parser.add_mutually_exclusive_group()
+    choice.add_argument("--strict-match", action="store_true",
+                        help="protect only faces that surely match the key; leave photos without one unwritten")
+    choice.add_argument("--faces", choices=["all", "largest"],
+                        help="protect every face (others get the user's mask, weaker for them than their own "
+                        "key) or only the largest, whatever the match")
+    choice.add_argument("--face", type=int, action="append", metavar="INDEX",
+                        help="protect face INDEX as numbered by `p3mask faces PHOTO` (repeatable)")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write a summary of every file and face")
     parser.set_defaults(func=run)
 
 
+def policy_from_args(args: argparse.Namespace) -> FacePolicy:
+    """The :class:`FacePolicy` the flags ask for."""
+    if args.face:
+        if min(args.face) < 0:
+            raise ValueError(f"--face takes face numbers >= 0 as `p3mask faces` prints them, got {min(args.face)}")
+        return FacePolicy("index", tuple(args.face))
+    if args.faces:
+        return FacePolicy(args.faces)
+    return FacePolicy("strict" if args.strict_match else "failsafe")
+
+
+def describe_face(index: int, face: FaceOutcome) -> str:
+    """``face 0 protected (match, score 0.612, SSIMULACRA2 72.3, SSIM 0.9712)`` or ``face 1 left (stranger, score 0.051)``."""
+    if not face.protected:
+        return f"face {index} left ({face.reason}, score {face.cosine:.3f})"
+    weaker = f", mask at {face.strength:.0%} to hold the perceptual floor" if face.strength < 1.0 else ""
+    return (f"face {index} protected ({face.reason}, score {face.cosine:.3f}, SSIMULACRA2 {face.quality:.1f}, "
+            f"SSIM {face.ssim:.4f}{weaker})")
+
+
 def describe(outcome: FileOutcome) -> str:
-    """What the line of a protected file says about its faces."""
-    report = outcome.report
-    faces = [f for f in report.faces if f.protected]
-    quality, ssim = min(f.quality for f in faces), min(f.ssim for f in faces)
-    weaker = [f.strength for f in faces if f.strength < 1.0]
-    note = f", mask at {min(weaker):.0%} to hold the perceptual floor" if weaker else ""
-    return (f"{report.protected} face(s) of the user, {report.left} other(s) left, "
-            f"SSIMULACRA2 {quality:.1f}, SSIM {ssim:.4f}{note}")
+    """The faces of one file: ``face 0 protected (match, ...); face 1 left (stranger, ...)``."""
+    return "; ".join(describe_face(i, f) for i, f in enumerate(outcome.report.faces)) if outcome.report else ""
+
+
+def report_outcome(outcome: FileOutcome) -> None:
+    """Print one file's line as soon as it is done; a file left unwritten names its faces too."""
+    if not outcome.ok and outcome.report is not None and outcome.report.faces:
+        outcome = replace(outcome, error=f"{outcome.error} [{describe(outcome)}]")
+    print_outcome(outcome, "protected", describe)
+
+
+def summary(outcomes: list[FileOutcome], key: P3Mask, policy: FacePolicy) -> dict:
+    """The JSON summary: every file, and every face with whether it was protected, why and its score."""
+    files = []
+    for o in outcomes:
+        faces = [{"index": i, "box": list(f.box), "score": f.cosine, "protected": f.protected, "reason": f.reason,
+                  "ssimulacra2": f.quality, "ssim": f.ssim, "strength": f.strength}
+                 for i, f in enumerate(o.report.faces if o.report else [])]
+        files.append({"source": str(o.source), "output": str(o.output) if o.output else None, "error": o.error,
+                      "faces": faces})
+    return {"user": key.user, "match_model": key.match_model, "match_threshold": key.match_threshold,
+            "choice": policy.mode, "face_indices": list(policy.indices),
+            "protected": sum(o.ok for o in outcomes), "files": files}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,14 +105,19 @@ def run(args: argparse.Namespace) -> int:
     from p3mask.protect.chameleon import resolve_device
 
     try:
+        policy = policy_from_args(args)
+        if args.json is not None:
+            check_target(args.json, args.overwrite)
         key = P3Mask.load(args.key)
         device = resolve_device(args.device)
         if Path(args.out).exists() and not Path(args.out).is_dir():
             raise ValueError(f"--out {args.out}: is a file, not a folder")
-    except (KeyFileError, ValueError) as exc:
+    except (KeyFileError, ValueError, WriteError) as exc:
         return fail("protect", exc)
     outcomes = protect_files(key, args.inputs, Path(args.out), detector=FaceDetector(),
                              matcher=load_model(key.match_model, device), overwrite=args.overwrite,
-                             keep_metadata=args.keep_metadata,
-                             on_outcome=lambda o: print_outcome(o, "protected", describe))
-    return finish_files(outcomes, "protected", Path(args.out))
+                             keep_metadata=args.keep_metadata, on_outcome=report_outcome, policy=policy)
+    status = finish_files(outcomes, "protected", Path(args.out))
+    if args.json is not None:
+        print(f"wrote {write_json(summary(outcomes, key, policy), args.json, overwrite=args.overwrite)}")
+    return status

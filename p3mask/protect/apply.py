@@ -1,8 +1,10 @@
 """Instant protection: apply a learned P3-Mask to new photos.
 
-For each photo: detect every face, recognise the user's face(s) by comparing each face's embedding
-(from the key's ``match_model``) with the key's reference embedding, warp the mask from the canonical
-frame onto each of the user's faces at the photo's full resolution, and leave strangers untouched.
+For each photo: detect every face, score each face by the cosine of its embedding (from the key's
+``match_model``) to the key's reference embedding, choose the faces to protect
+(:mod:`p3mask.protect.face_choice`: sure matches, else fail-safe, or the faces a flag names), warp the
+mask from the canonical frame onto each chosen face at the photo's full resolution, and leave the
+other faces untouched.
 The change stays inside the face in context (:func:`p3mask.quality.face_in_context`: the square twice
 the face box around it), where its SSIMULACRA2 against the original photo is measured on the 8-bit
 result. If it would fall below the key's perceptual floor, the mask is weakened on that face
@@ -10,7 +12,7 @@ result. If it would fall below the key's perceptual floor, the mask is weakened 
 user's faces masked before whose region it reaches. Files are written into an output folder in the
 original's format (:func:`protect_files`): outputs are planned before any work, nothing existing is
 replaced unless asked, every copy is read back before it is reported, location and device metadata
-are removed, originals are never touched, and a photo without the user's face is reported and not
+are removed, originals are never touched, and a photo in which no face is chosen is reported and not
 written.
 """
 
@@ -31,6 +33,8 @@ from p3mask.face.image_io import ImageInfo, ImageLoadError, load_image_with_info
 from p3mask.models import load_model
 from p3mask.models.base import FaceRecognizer
 from p3mask.protect.floor import strongest_within_floor
+from p3mask.models.thresholds import doubt_threshold as calibrated_doubt_threshold
+from p3mask.protect.face_choice import FaceIndexError, FacePolicy, choose_faces
 from p3mask.protect.key import P3Mask
 from p3mask.protect.ssim import WINDOW_SIZE, FixedReferenceSSIM
 from p3mask.quality import SSIMULACRA2Reference, face_in_context
@@ -51,10 +55,13 @@ class FaceOutcome:
 
     box: tuple[float, float, float, float]  # x1, y1, x2, y2 in photo pixels
     cosine: float  # similarity to the user's reference (key.match_model)
-    protected: bool  # True: the user's face, masked
+    protected: bool  # True: chosen and masked
     quality: float | None = None  # SSIMULACRA2 of the face in context after masking (protected faces only)
     ssim: float | None = None  # face-region SSIM after masking (protected faces only), reported
     strength: float | None = None  # fraction of the mask applied (1.0 unless the perceptual floor needed less)
+    # Why it was chosen or left (p3mask.protect.face_choice.REASONS): "match" (a sure match), "doubt"
+    # (fail-safe), "flag" (named by --faces/--face) or "stranger" (left untouched).
+    reason: str = "stranger"
 
 
 @dataclass(frozen=True)
@@ -144,11 +151,43 @@ def _mask_face(
     return quality, ssim, strength, where
 
 
+def _doubt_threshold(key: P3Mask, given: float | None) -> float:
+    """The doubt threshold for ``key``: ``given``, else the calibrated one of its match model; never above
+    the key's match threshold. A model without a calibrated one gets no looser band (the match threshold)."""
+    if given is None:
+        try:
+            given = calibrated_doubt_threshold(key.match_model)
+        except ValueError:
+            logger.warning("no calibrated doubt threshold for %s; doubtful faces need a sure match", key.match_model)
+            given = key.match_threshold
+    return min(float(given), key.match_threshold)
+
+
 def _check_image(image: torch.Tensor) -> None:
     if not isinstance(image, torch.Tensor) or not image.is_floating_point():
         raise TypeError(f"expected a float torch.Tensor in [0,1], got {type(image).__name__}")
     if image.ndim != 3 or image.shape[0] != 3:
         raise ValueError(f"expected (3,H,W) RGB in [0,1], got {tuple(image.shape)}")
+
+
+@torch.no_grad()
+def face_scores(
+    matcher: FaceRecognizer, reference: torch.Tensor, image: torch.Tensor, landmarks: torch.Tensor
+) -> torch.Tensor:
+    """Match score of each face: the cosine of its ``matcher`` embedding to the user's reference.
+
+    Args:
+        matcher: the key's match model.
+        reference: ``(D,)`` L2-normalised reference embedding of the user for ``matcher``.
+        image: ``(3, H, W)`` RGB in [0, 1].
+        landmarks: ``(N, 5, 2)`` landmarks of the detected faces, ``N >= 1``.
+
+    Returns:
+        ``(N,)`` cosines in [-1, 1] on the CPU.
+    """
+    device = next(matcher.parameters()).device
+    crops, _ = align_faces(image, landmarks.to(image.device), matcher.template, matcher.input_size)
+    return (matcher(crops.to(device)) * reference.to(device)).sum(dim=1).cpu()
 
 
 @torch.no_grad()
@@ -158,6 +197,8 @@ def protect_image(
     detector: FaceDetector | None = None,
     matcher: FaceRecognizer | None = None,
     detections: Detections | None = None,
+    policy: FacePolicy | None = None,
+    doubt_threshold: float | None = None,
 ) -> tuple[torch.Tensor, ProtectReport]:
     """Mask the user's face(s) in one photo (see :meth:`P3Mask.apply`).
 
@@ -167,6 +208,9 @@ def protect_image(
         detector: face detector (default: a new YuNet detector); unused when ``detections`` is given.
         matcher: the loaded ``key.match_model`` (default: loaded on ``image``'s device).
         detections: faces already detected in ``image`` (skips detection).
+        policy: which faces to protect (default: fail-safe, see :mod:`p3mask.protect.face_choice`).
+        doubt_threshold: cosine at which a face is plausibly the user (default: the calibrated FAR = 1e-2
+            threshold of ``key.match_model``; capped at ``key.match_threshold``).
 
     Returns:
         ``(protected, report)``: a new ``(3, H, W)`` tensor (the input is not modified) and a
@@ -181,21 +225,20 @@ def protect_image(
     matcher = matcher or load_model(key.match_model, image.device)
     if getattr(matcher, "name", key.match_model) != key.match_model:
         raise ValueError(f"the key matches faces with {key.match_model!r}, got a {matcher.name!r} matcher")
-    device = next(matcher.parameters()).device
-    crops, _ = align_faces(image, detections.landmarks.to(image.device), matcher.template, matcher.input_size)
-    reference = key.references[key.match_model].to(device)
-    cosines = (matcher(crops.to(device)) * reference).sum(dim=1).cpu()
+    cosines = face_scores(matcher, key.references[key.match_model], image, detections.landmarks)
+    choice = choose_faces(cosines, key.match_threshold, _doubt_threshold(key, doubt_threshold), policy)
     faces, masked = [], []  # masked: (index in faces, where its mask went)
-    for box, lmk, cos in zip(detections.boxes, detections.landmarks, cosines):
+    for box, lmk, cos, chosen, reason in zip(detections.boxes, detections.landmarks, cosines, choice.protect,
+                                             choice.reasons):
         box_t = tuple(float(v) for v in box)
-        if float(cos) < key.match_threshold:
-            faces.append(FaceOutcome(box_t, float(cos), False))
+        if not chosen:
+            faces.append(FaceOutcome(box_t, float(cos), False, reason=reason))
             continue
         quality, ssim, strength, where = _mask_face(key, protected, image, lmk.to(image.device), box_t,
                                                     [w for _, w in masked])
         if where is not None:
             masked.append((len(faces), where))
-        faces.append(FaceOutcome(box_t, float(cos), strength > 0, quality, ssim, strength))
+        faces.append(FaceOutcome(box_t, float(cos), strength > 0, quality, ssim, strength, reason))
     if len(masked) > 1:  # a later face's mask may reach an earlier face: report each quality on the final photo
         for i, where in masked:
             faces[i] = replace(faces[i], quality=_region_quality(protected, where))
@@ -307,6 +350,7 @@ def protect_files(
     overwrite: bool = False,
     keep_metadata: bool = False,
     on_outcome: Callable[[FileOutcome], None] | None = None,
+    policy: FacePolicy | None = None,
 ) -> list[FileOutcome]:
     """Protect photo files (and folders of photos) into ``out_dir``, one outcome per file.
 
@@ -314,7 +358,8 @@ def protect_files(
     photo is processed. Each photo is then written with :func:`save_image` (never over an existing
     file unless ``overwrite``; checked by decoding it again) and reported through ``on_outcome`` as
     soon as it is done, so an interrupted run shows what was finished. Failures (unreadable file, no
-    face of the user, full disk) are per file and the batch goes on. Originals are never modified.
+    face chosen, a ``--face`` index the photo lacks, full disk) are per file and the batch goes on.
+    Originals are never modified.
 
     Args:
         key, detector, matcher: as for :func:`protect_image`.
@@ -324,6 +369,7 @@ def protect_files(
         overwrite: replace outputs that already exist.
         keep_metadata: keep the EXIF location and device fields (default: removed).
         on_outcome: called with each outcome when it is known.
+        policy: which faces to protect (default: fail-safe; see :mod:`p3mask.protect.face_choice`).
 
     Raises:
         ValueError: ``out_dir`` is a file.
@@ -350,7 +396,11 @@ def protect_files(
         except ImageLoadError as exc:
             done(FileOutcome(source, None, None, exc.problem))
             continue
-        protected, report = protect_image(key, image.to(device), detector=detector, matcher=matcher)
+        try:
+            protected, report = protect_image(key, image.to(device), detector=detector, matcher=matcher, policy=policy)
+        except FaceIndexError as exc:
+            done(FileOutcome(source, None, None, f"{exc}; left unprotected, not written"))
+            continue
         if report.protected == 0:
             why = "no face found" if not report.faces else f"no face of {key.user} among {len(report.faces)} face(s)"
             done(FileOutcome(source, None, report, f"{why}; left unprotected, not written"))

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from p3mask.face.detect import Detections, FaceDetector
     from p3mask.models.base import FaceRecognizer
     from p3mask.protect.apply import ProtectReport
+    from p3mask.protect.face_choice import FacePolicy
 
 FORMAT_NAME = "p3mask-key"
 FORMAT_VERSION = 2  # 2: a perceptual (SSIMULACRA2) floor and the "sha256" content digest; version 1 keys are refused
@@ -178,6 +179,7 @@ class P3Mask:
         detector: FaceDetector | None = None,
         matcher: FaceRecognizer | None = None,
         detections: Detections | None = None,
+        policy: FacePolicy | None = None,
     ) -> tuple[torch.Tensor, ProtectReport]:
         """Protect the user's face(s) in one photo; strangers are left untouched.
 
@@ -186,6 +188,7 @@ class P3Mask:
             detector: face detector (default: a new :class:`p3mask.face.detect.FaceDetector`).
             matcher: the loaded ``match_model`` (default: loaded from the cache on ``image``'s device).
             detections: faces already detected in ``image`` (skips detection).
+            policy: which faces to protect (default: fail-safe, see :mod:`p3mask.protect.face_choice`).
 
         Returns:
             ``(protected, report)``: the ``(3, H, W)`` protected photo in [0, 1] and a
@@ -193,7 +196,7 @@ class P3Mask:
         """
         from p3mask.protect.apply import protect_image  # apply builds on this module
 
-        return protect_image(self, image, detector=detector, matcher=matcher, detections=detections)
+        return protect_image(self, image, detector=detector, matcher=matcher, detections=detections, policy=policy)
 
 
 def _check_header(path: Path, header: dict[str, str]) -> None:

@@ -106,12 +106,12 @@ def fake_pipeline(monkeypatch, events: list | None = None) -> None:
             super().__init__()
             self.w = torch.nn.Parameter(torch.zeros(1))
 
-    def protect_image(key, image, detector=None, matcher=None, detections=None):
+    def protect_image(key, image, detector=None, matcher=None, detections=None, policy=None):
         if events is not None:
             events.append(("work", image.shape))
         if getattr(protect_image, "stranger", False):
             return image.clone(), apply.ProtectReport([apply.FaceOutcome((0, 0, 9, 9), 0.1, False)])
-        face = apply.FaceOutcome((0.0, 0.0, 9.0, 9.0), 0.9, True, quality=75.0, ssim=0.97, strength=1.0)
+        face = apply.FaceOutcome((0.0, 0.0, 9.0, 9.0), 0.9, True, quality=75.0, ssim=0.97, strength=1.0, reason="match")
         return (image * 0.9).clamp(0, 1), apply.ProtectReport([face])
 
     monkeypatch.setattr(apply, "protect_image", protect_image)

@@ -2,13 +2,51 @@
 
 import pytest
 
+from pathlib import Path
+
 from p3mask.cli.main import build_parser, main
-from p3mask.cli.protect import run
+from p3mask.cli.protect import describe, policy_from_args, report_outcome, run
+from p3mask.protect.apply import FaceOutcome, FileOutcome, ProtectReport
+from p3mask.protect.face_choice import FacePolicy
 
 
 def test_flags():
     args = build_parser().parse_args(["protect", "--key", "k.p3m", "a.jpg", "b/", "--out", "o", "--device", "cpu"])
     assert args.func is run and args.inputs == ["a.jpg", "b/"] and (args.key, args.out, args.device) == ("k.p3m", "o", "cpu")
+
+
+def _policy(*flags):
+    return policy_from_args(build_parser().parse_args(["protect", "--key", "k.p3m", "a.jpg", "--out", "o", *flags]))
+
+
+def test_face_choice_flags():
+    assert _policy() == FacePolicy("failsafe")
+    assert _policy("--strict-match") == FacePolicy("strict")
+    assert _policy("--faces", "all") == FacePolicy("all") and _policy("--faces", "largest") == FacePolicy("largest")
+    assert _policy("--face", "2", "--face", "0") == FacePolicy("index", (2, 0))
+    with pytest.raises(SystemExit):  # one way of choosing at a time
+        _policy("--strict-match", "--faces", "all")
+    with pytest.raises(ValueError, match="--face takes face numbers >= 0"):
+        _policy("--face", "-1")
+
+
+def test_each_face_is_named_with_why_and_its_score(capsys):
+    faces = [FaceOutcome((0, 0, 9, 9), 0.41, True, quality=71.25, ssim=0.97, strength=1.0, reason="doubt"),
+             FaceOutcome((20, 0, 29, 9), 0.05, False)]
+    assert describe(FileOutcome(Path("a.jpg"), Path("o/a.jpg"), ProtectReport(faces))) == (
+        "face 0 protected (doubt, score 0.410, SSIMULACRA2 71.2, SSIM 0.9700); face 1 left (stranger, score 0.050)")
+    report_outcome(FileOutcome(Path("a.jpg"), Path("o/a.jpg"), ProtectReport(faces)))
+    assert capsys.readouterr().out.startswith("protected a.jpg -> o/a.jpg (face 0 protected (doubt, score 0.410")
+    report_outcome(FileOutcome(Path("b.jpg"), None, ProtectReport(faces[1:]), "no face of x among 1 face(s)"))
+    assert capsys.readouterr().err == (
+        "not protected b.jpg: no face of x among 1 face(s) [face 0 left (stranger, score 0.050)]\n")
+
+
+def test_existing_json_summary_is_not_replaced(tmp_path, capsys):
+    summary = tmp_path / "s.json"
+    summary.write_text("{}")
+    assert main(["protect", "--key", "k.p3m", "a.jpg", "--out", str(tmp_path / "o"), "--json", str(summary)]) == 2
+    assert "already exists" in capsys.readouterr().err and summary.read_text() == "{}"
 
 
 def test_foreign_key_is_rejected(tmp_path, capsys):
@@ -35,10 +73,16 @@ def test_protects_user_photos_and_reports_the_rest(tmp_path, capsys):
     key_path = key.save(tmp_path / "jc.p3m")
     stranger = sorted((lfw / "Tony_Blair").glob("*.jpg"))[1]
     inputs = [str(p) for p in user[20:22]] + [str(stranger)]
-    code = main(["protect", "--key", str(key_path), *inputs, "--out", str(tmp_path / "out"), "--device", "cpu"])
+    code = main(["protect", "--key", str(key_path), *inputs, "--out", str(tmp_path / "out"), "--device", "cpu",
+                 "--strict-match"])
     assert code == 1  # the stranger's photo is not protected
     written = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert written == sorted(p.name for p in user[20:22])
     captured = capsys.readouterr()
     assert "2 of 3 photo(s) protected" in captured.out
     assert stranger.name in captured.err and "left unprotected" in captured.err
+    assert "face 0 left (stranger, score" in captured.err
+    # By default a lone face that is not a sure match is protected anyway, and said to be on doubt.
+    code = main(["protect", "--key", str(key_path), str(stranger), "--out", str(tmp_path / "out2"), "--device", "cpu"])
+    assert code == 0 and (tmp_path / "out2" / stranger.name).is_file()
+    assert "face 0 protected (doubt, score" in capsys.readouterr().out

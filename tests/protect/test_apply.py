@@ -13,6 +13,7 @@ from p3mask.face.align import align_faces
 from p3mask.face.detect import Detections
 from p3mask.face.image_io import load_image
 from p3mask.protect.apply import _mask_face, protect_files, protect_image
+from p3mask.protect.face_choice import FaceIndexError, FacePolicy
 from p3mask.protect.key import P3Mask
 from p3mask.quality import face_in_context, ssimulacra2
 
@@ -147,8 +148,32 @@ def test_no_face_and_stranger_only():
     key = _key(matcher, image)
     out, report = protect_image(key, image, matcher=matcher, detections=Detections.empty())
     assert report.faces == [] and torch.equal(out, image)
-    out, report = protect_image(key, image, matcher=matcher, detections=_detections(STRANGER_AT))
+    strict = FacePolicy("strict")
+    out, report = protect_image(key, image, matcher=matcher, detections=_detections(STRANGER_AT), policy=strict)
     assert report.protected == 0 and torch.equal(out, image)
+    assert report.faces[0].reason == "stranger" and report.faces[0].cosine < key.match_threshold
+
+
+def test_one_face_below_the_threshold_is_protected_on_doubt():
+    image, matcher = _photo(), ToyRecognizer(0).eval()
+    key = _key(matcher, image)
+    out, report = protect_image(key, image, matcher=matcher, detections=_detections(STRANGER_AT))
+    assert report.faces[0].cosine < key.match_threshold
+    assert report.protected == 1 and report.faces[0].reason == "doubt" and not torch.equal(out, image)
+
+
+def test_several_faces_none_plausible_are_left_and_flags_protect_them():
+    image, matcher = _photo(), ToyRecognizer(0).eval()
+    key = replace(_key(matcher, image), match_threshold=1.5)  # nothing is a sure match
+    dets = _detections(USER_AT, STRANGER_AT)
+    out, report = protect_image(key, image, matcher=matcher, detections=dets, doubt_threshold=1.2)
+    assert [f.reason for f in report.faces] == ["stranger", "stranger"] and torch.equal(out, image)
+    out, report = protect_image(key, image, matcher=matcher, detections=dets, policy=FacePolicy("all"))
+    assert [f.reason for f in report.faces] == ["flag", "flag"] and report.protected == 2
+    out, report = protect_image(key, image, matcher=matcher, detections=dets, policy=FacePolicy("index", (1,)))
+    assert [f.protected for f in report.faces] == [False, True]
+    with pytest.raises(FaceIndexError, match="face 2 asked for, but the photo has 2 face"):
+        protect_image(key, image, matcher=matcher, detections=dets, policy=FacePolicy("index", (2,)))
 
 
 def test_files_written_beside_never_over_originals(tmp_path):
@@ -166,10 +191,13 @@ def test_files_written_beside_never_over_originals(tmp_path):
     assert not by_name["broken.jpg"].ok and "broken.jpg" not in {p.name for p in (tmp_path / "out").iterdir()}
     assert (src / "me.png").read_bytes() == original
     assert not torch.equal(load_image(tmp_path / "out" / "me.png"), load_image(src / "me.png"))
-    stranger = protect_files(key, [src / "me.png"], tmp_path / "out2",
-                             detector=_StubDetector(_detections(STRANGER_AT)), matcher=matcher)
+    stranger = protect_files(key, [src / "me.png"], tmp_path / "out2", detector=_StubDetector(_detections(STRANGER_AT)),
+                             matcher=matcher, policy=FacePolicy("strict"))
     assert not stranger[0].ok and "left unprotected" in stranger[0].error
     assert not (tmp_path / "out2" / "me.png").exists()
+    missing = protect_files(key, [src / "me.png"], tmp_path / "out3", detector=_StubDetector(_detections(STRANGER_AT)),
+                            matcher=matcher, policy=FacePolicy("index", (3,)))
+    assert not missing[0].ok and "face 3 asked for" in missing[0].error and not (tmp_path / "out3").exists()
 
 
 def test_matcher_must_be_the_keys_model():
