@@ -12,6 +12,9 @@ Protocol choices, stated once:
   other clean photos, training photos included, stay in the gallery;
 * gallery protection: each clean test photo of the user is searched in a gallery whose only entries of
   the user are their *other* protected test photos (every clean photo of the user removed);
+* the four retrieval cases (:mod:`.retrieval`): each user's test photos are split (seeded) into queries
+  and database entries, the distractors being every gallery photo of every other identity; a user with
+  fewer than two test photos (protected ones) is left out of them and named in the report;
 * a user's photos are capped at ``max_photos`` (seeded draw, default 30) so that one identity with
   hundreds of photos (LFW has one with 530) cannot dominate the run time;
 * the protected photo is the key applied as ``p3mask protect`` applies it, rounded to 8 bits; the face is
@@ -36,6 +39,7 @@ from p3mask.evaluate.gallery import Gallery, build_gallery
 from p3mask.evaluate.metrics import psr_from_hits, success_rate
 from p3mask.evaluate.probes import ProbeEmbedder
 from p3mask.evaluate.quality import LPIPS_STATUS, mean_quality
+from p3mask.evaluate.retrieval import retrieval_block
 from p3mask.evaluate.scoring import (
     ProbeSet,
     gallery_hits,
@@ -171,6 +175,7 @@ def _main_preset(config, cases, gallery, embedder, thresholds) -> dict:
     clean = cond.probe_set(cases, embedder, lambda c, p: p.clean)
     protected = cond.probe_set(cases, embedder, lambda c, p: p.protected)
     report = {"psr": psr_block(clean, protected, gallery, thresholds, {c.index: c.key.team for c in cases})}
+    report["retrieval"] = retrieval_block(clean, protected, gallery, config.seed)
     report["quality"] = {**mean_quality([q for c in cases for q in c.quality]), "lpips": LPIPS_STATUS}
     wrong = cond.unlocked_set(cases, embedder, wrong=True) if len(cases) > 1 else None
     report["authorized"] = authorized_block(clean, cond.unlocked_set(cases, embedder, wrong=False), wrong, gallery)
