@@ -75,6 +75,7 @@ class EvalConfig:
     train_fraction: float = 0.7  # share of a user's photos the mask is learned on
     epochs: int | None = None  # override the preset's epochs
     team: tuple[str, ...] | None = None  # fixed team for every user's mask (default: focal-diversity selection)
+    unlink_weight: float | None = None  # override the preset's unlinkability weight (ChameleonConfig.unlink_weight)
     models: tuple[str, ...] | None = None  # recognisers to evaluate (default: the whole zoo)
     transforms: tuple[str, ...] = tuple(TRANSFORMS)  # scraper-side transforms for robustness
     adaptive: bool = True  # run the adaptive adversaries
@@ -147,7 +148,7 @@ def authorized_block(clean: ProbeSet, unlocked: ProbeSet, wrong: ProbeSet | None
 
 def learning_config(config: EvalConfig, preset: str) -> ChameleonConfig:
     """The Chameleon config every user's mask of ``preset`` is learned with (epochs and team overridden)."""
-    return get_config(preset, epochs=config.epochs, team=config.team)
+    return get_config(preset, epochs=config.epochs, team=config.team, unlink_weight=config.unlink_weight)
 
 
 def _learn_users(config: EvalConfig, preset: str, dataset, names, gallery, models, thresholds, detector, device):
