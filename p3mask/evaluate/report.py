@@ -116,7 +116,7 @@ def retrieval_markdown(block: dict, psr: dict | None = None) -> list[str]:
            "distractors in the database. 1a clean query -> the user's protected photos; 1b clean -> clean (sanity); "
            "**2a protected query -> the user's other protected photos**; 2b protected -> clean. These are recogniser "
            "success rates: lower is better protection, except 1b. k = the user's database entries. "
-           f"{first['queries']} queries, {first['entries']} database entries of {first['users']} users"
+           f"Users: {first['users']}, queries: {first['queries']}, their database entries: {first['entries']}"
            + (f"; left out (fewer than 2 test photos): {', '.join(skipped)}." if skipped else "."), ""]
     out += _table(["model", *(f"top-1 {c}" for c in RETRIEVAL_CASES), *(f"P@k {c}" for c in RETRIEVAL_CASES)], rows)
     out += ["", "Mean cosine between two photos:", ""]

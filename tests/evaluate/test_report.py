@@ -61,7 +61,7 @@ def test_markdown_and_summary_show_the_four_retrieval_cases():
     assert "| top-1 1a | top-1 1b | top-1 2a | top-1 2b |" in text
     assert "| dlib * | 0.300 | 1.000 | 0.800 | 0.200 | 0.250 | 0.900 | 0.700 | 0.100 |" in text
     assert "| facenet | 0.410 | 0.600 | 0.200 | 0.050 |" in text
-    assert "4 queries, 5 database entries of 1 users; left out (fewer than 2 test photos): B." in text
+    assert "Users: 1, queries: 4, their database entries: 5; left out (fewer than 2 test photos): B." in text
     lines = summary(_report())
     assert "dlib           1a 0.300  1b 1.000  2a 0.800  2b 0.200  cos prot 0.410  clean 0.600" in lines
     without = {k: v for k, v in _report().items() if k != "retrieval"}
