@@ -22,6 +22,7 @@ from p3mask.evaluate.gallery import Gallery
 from p3mask.evaluate.probes import ProbeEmbedder, nearest_face
 from p3mask.evaluate.quality import PhotoQuality, face_region, mean_quality, photo_quality
 from p3mask.evaluate.metrics import psr_from_hits
+from p3mask.evaluate.retrieval import retrieval_block
 from p3mask.evaluate.scoring import ProbeSet, gallery_hits, query_psr
 from p3mask.evaluate.transforms import TRANSFORMS, quantize
 from p3mask.evaluate.users import ProtectedPhoto
@@ -132,9 +133,13 @@ def _mean(values) -> float:
 
 
 def summarise(
-    cases: list[MethodUser], embedder: ProbeEmbedder, gallery: Gallery, pool: tuple[str, ...]
+    cases: list[MethodUser], embedder: ProbeEmbedder, gallery: Gallery, pool: tuple[str, ...], seed: int = 0
 ) -> tuple[dict, dict]:
     """One method's row of the comparison table, and its details.
+
+    The four retrieval cases (:mod:`p3mask.evaluate.retrieval`) are run on the users' test photos
+    (queries and database entries split under ``seed``); the row carries case 2a's top-1 (protected
+    photos finding the user's other protected photos), the details every case per model.
 
     Returns:
         ``(row, details)``: ``row`` has exactly the keys of ``compare.json``; ``details`` holds the
@@ -145,7 +150,10 @@ def summarise(
     compressed = probe_set(cases, embedder, lambda c, p: transform(p.protected))
     top1, top5 = query_psr(protected, gallery, 1), query_psr(protected, gallery, 5)
     robust = query_psr(compressed, gallery, 1)
-    hits = gallery_hits(clean_probes(cases, gallery), protected, gallery)
+    clean = clean_probes(cases, gallery)
+    hits = gallery_hits(clean, protected, gallery)
+    retrieval = retrieval_block(clean, protected, gallery, seed)
+    linked = {n: v["top1"]["2a"] for n, v in retrieval.items()}
     gallery_psr = {n: psr_from_hits(h) for n, h in hits.items()}
     quality = mean_quality([q for c in cases for q in c.quality])
     unseen = [n for n in top1 if n not in pool]
@@ -158,11 +166,13 @@ def summarise(
         "ssim_face": quality["ssim_face"],
         "psnr": quality["psnr_face"],
         "psr_unseen_jpeg75": robust.get(HELD_OUT_MODEL, _mean(robust[n] for n in unseen)),
+        "retrieval_2a_seen": _mean(linked[n] for n in pool),
+        "retrieval_2a_unseen": linked.get(HELD_OUT_MODEL, _mean(linked[n] for n in unseen)),
         "setup_s": _mean(c.setup_s for c in cases),
         "protect_s_per_photo": _mean(p.protect_ms / 1e3 for c in cases for p in c.test),
     }
     details = {
-        "query_top1": top1, "query_top5": top5, "gallery_top1": gallery_psr,
+        "query_top1": top1, "query_top5": top5, "gallery_top1": gallery_psr, "retrieval": retrieval,
         f"query_top1_{ROBUSTNESS_TRANSFORM}": robust,
         "quality": quality, "probes": len(protected),
         "unprotected": [p for c in cases for p in c.unprotected],

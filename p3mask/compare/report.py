@@ -3,7 +3,12 @@
 ``compare.json`` maps each method to exactly the figures of the baselines issue::
 
     {METHOD: {"psr_seen", "psr_unseen", "gallery_psr", "ssimulacra2_face", "butteraugli_face", "ssim_face",
-              "psnr", "psr_unseen_jpeg75", "setup_s", "protect_s_per_photo"}}
+              "psnr", "psr_unseen_jpeg75", "setup_s", "protect_s_per_photo", "retrieval_2a_seen",
+              "retrieval_2a_unseen"}}
+
+The last two are top-1 identification rates (lower is better protection) of retrieval case 2a: a
+protected photo searched in a database of the user's other protected photos and the distractors
+(:mod:`p3mask.evaluate.retrieval`), mean over the seen models and for the unseen one.
 
 Everything else (per-model PSRs, budgets, per-user choices, settings) goes to ``compare_details.json``.
 """
@@ -20,13 +25,15 @@ import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first
 
 from p3mask.atomic import write_json, write_text  # noqa: E402
 from p3mask.evaluate.report import save_figure  # noqa: E402
+from p3mask.evaluate.retrieval import CASES as RETRIEVAL_CASES  # noqa: E402
 
 TABLE_KEYS = ("psr_seen", "psr_unseen", "gallery_psr", "ssimulacra2_face", "butteraugli_face", "ssim_face", "psnr",
-              "psr_unseen_jpeg75", "setup_s", "protect_s_per_photo")
+              "psr_unseen_jpeg75", "setup_s", "protect_s_per_photo", "retrieval_2a_seen", "retrieval_2a_unseen")
 _HEADERS = ("method", "query PSR, seen models", "query PSR, unseen (dlib)", "gallery PSR",
             "SSIMULACRA2 (face in context)", "Butteraugli max", "face SSIM", "face PSNR (dB)",
-            "unseen PSR after JPEG 75", "setup per user (s)", "protect per photo (s)")
-_DIGITS = (3, 3, 3, 1, 2, 4, 2, 3, 1, 3)
+            "unseen PSR after JPEG 75", "setup per user (s)", "protect per photo (s)",
+            "2a top-1, seen models", "2a top-1, unseen (dlib)")
+_DIGITS = (3, 3, 3, 1, 2, 4, 2, 3, 1, 3, 3, 3)
 QUALITY_TOLERANCE = 1.0  # baselines count as matched to Chameleon's SSIMULACRA2 within this many points
 
 
@@ -85,6 +92,7 @@ def markdown(report: dict) -> str:
             "equals the target, learn again inside it, search once more), as Chameleon's quality is set on its training "
             "photos. All perturbations live in the same canonical face frame.", ""]
     out += ["## Verdict", "", *verdict(report), ""]
+    out += retrieval_section(report)
     out += ["## Per-model query top-1 PSR", ""]
     models = list(next(iter(report["details"].values()))["query_top1"])
     out += ["| method | " + " | ".join(models) + " |", "|" + "---|" * (len(models) + 1)]
@@ -93,6 +101,26 @@ def markdown(report: dict) -> str:
     out += [f"Gallery: {report['gallery']['photos']} photos of {report['gallery']['identities']} identities; "
             f"users: {', '.join(report['users'])}; device {report['device']}; wall time {report['wall_s']:.0f} s.", ""]
     return "\n".join(out)
+
+
+def retrieval_section(report: dict) -> list[str]:
+    """Per method, the top-1 of the four retrieval cases on the unseen model(s) (empty when the
+    details carry no retrieval block)."""
+    details = {m: d["retrieval"] for m, d in report["details"].items() if d.get("retrieval")}
+    if not details:
+        return []
+    cases = tuple(RETRIEVAL_CASES)
+    out = ["## Retrieval: the four cases on the unseen model (top-1 identification; lower is better, except 1b)", "",
+           "Each user's test photos are split into queries and database entries, with the gallery's other identities "
+           "as distractors: 1a clean query -> protected database, 1b clean -> clean, 2a protected -> the user's other "
+           "protected photos, 2b protected -> clean. Every model, precision at k and mean cosines: "
+           "compare_details.json.", ""]
+    header = ["method", "model", *cases, "cos, two protected photos of a user", "cos, two clean photos of a user"]
+    rows = [[m, n, *(_f(block[n]["top1"][c], 3) for c in cases), _f(block[n]["cosine"]["protected_protected"], 3),
+             _f(block[n]["cosine"]["clean_clean"], 3)]
+            for m, block in details.items() for n in report["unseen"] if n in block]
+    out += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return out + ["| " + " | ".join(r) + " |" for r in rows] + [""]
 
 
 def plot(report: dict, path: Path, overwrite: bool = False) -> Path:
@@ -134,9 +162,13 @@ def write_report(report: dict, out_dir: str | Path, overwrite: bool = False) -> 
 
 def summary(report: dict) -> str:
     """A few lines for the terminal."""
-    lines = [f"{'method':<10} {'seen':>6} {'unseen':>7} {'gallery':>8} {'SSIM':>7} {'jpeg75':>7} {'setup s':>8} {'protect s':>10}"]
+    lines = [f"{'method':<10} {'seen':>6} {'unseen':>7} {'gallery':>8} {'SSIM':>7} {'jpeg75':>7} {'setup s':>8} "
+             f"{'protect s':>10} {'2a seen':>8} {'2a unseen':>10}"]
     for m, r in report["methods"].items():
         lines.append(f"{m:<10} {_f(r['psr_seen'], 3):>6} {_f(r['psr_unseen'], 3):>7} {_f(r['gallery_psr'], 3):>8} "
                      f"{_f(r['ssim_face'], 4):>7} {_f(r['psr_unseen_jpeg75'], 3):>7} {_f(r['setup_s'], 1):>8} "
-                     f"{_f(r['protect_s_per_photo'], 3):>10}")
+                     f"{_f(r['protect_s_per_photo'], 3):>10} {_f(r.get('retrieval_2a_seen'), 3):>8} "
+                     f"{_f(r.get('retrieval_2a_unseen'), 3):>10}")
+    lines.append("(seen/unseen/gallery/jpeg75: protection success rates; 2a: top-1 rate of a protected photo "
+                 "finding the user's other protected photos, lower is better)")
     return "\n".join(lines + verdict(report))

@@ -87,7 +87,7 @@ def run_compare(config: CompareConfig, progress: bool = True) -> dict:
         cases = [c for c in cases if c.test]
         if not cases:
             raise RuntimeError(f"{method}: no test photo of any user could be protected")
-        rows[method], details[method] = summarise(cases, embedder, gallery, DEFAULT_POOL)
+        rows[method], details[method] = summarise(cases, embedder, gallery, DEFAULT_POOL, config.seed)
         details[method]["quality_budget"] = budget if method != "chameleon" else None
         if method == "chameleon" and target is None:
             target, source = rows[method]["ssimulacra2_face"], "chameleon-measured"

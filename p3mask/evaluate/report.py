@@ -21,6 +21,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 
 from p3mask.atomic import atomic_path, json_safe, write_json, write_text  # noqa: E402
+from p3mask.evaluate.retrieval import CASES as RETRIEVAL_CASES  # noqa: E402
+from p3mask.evaluate.retrieval import COSINES as RETRIEVAL_COSINES  # noqa: E402
 from p3mask.evaluate.transforms import IDENTITY_LEVEL, TRANSFORMS  # noqa: E402
 
 PSR_COLUMNS = ("query_top1", "query_top5", "gallery_top1", "verification")
@@ -57,6 +59,7 @@ def markdown(report: dict) -> str:
             for name in models]
     header = ["model", *PSR_COLUMNS, "query_top1, users whose team had it", "clean top-1 error"]
     out += ["## PSR per model", ""] + _table(header, rows) + [""]
+    out += retrieval_markdown(report.get("retrieval", {}), psr)
     q = report["quality"]
     out += ["## Image quality (mean over protected test photos)", "",
             f"- SSIMULACRA2, face in context {_f(q['ssimulacra2_face'], 1)} (min {_f(q['ssimulacra2_face_min'], 1)}), "
@@ -102,6 +105,31 @@ def markdown(report: dict) -> str:
                  _f(u["learn_s"], 1), _f(u["ssimulacra2_face_min"], 1), _f(u["ssim_face_min"], 4)] for u in users]
         out += ["## Users", ""] + _table(["user", "team", "train", "test", "learn s", "min SSIMULACRA2", "min SSIM"], rows) + [""]
     return "\n".join(out)
+
+
+def retrieval_markdown(block: dict, psr: dict | None = None) -> list[str]:
+    """The report's section on the four retrieval cases (empty without a ``retrieval`` block)."""
+    if not block:
+        return []
+    psr = psr or {}
+    unseen = lambda m: " *" if m in psr and not psr[m]["seen_in_training"] else ""  # noqa: E731
+    rows = [[m + unseen(m)] + [_f(v["top1"][c]) for c in RETRIEVAL_CASES] + [_f(v["precision_at_k"][c]) for c in RETRIEVAL_CASES]
+            for m, v in block.items()]
+    cos = [[m + unseen(m)] + [_f(v["cosine"][k]) for k in RETRIEVAL_COSINES] for m, v in block.items()]
+    first = next(iter(block.values()))
+    skipped = first["skipped"]
+    out = ["## Retrieval: the four cases (top-1 identification and precision at k)", "",
+           "Each user's test photos are split into queries and database entries; every other identity's photos are "
+           "distractors in the database. 1a clean query -> the user's protected photos; 1b clean -> clean (sanity); "
+           "**2a protected query -> the user's other protected photos**; 2b protected -> clean. These are recogniser "
+           "success rates: lower is better protection, except 1b. k = the user's database entries. "
+           f"Users: {first['users']}, queries: {first['queries']}, their database entries: {first['entries']}"
+           + (f"; left out (fewer than 2 test photos): {', '.join(skipped)}." if skipped else "."), ""]
+    out += _table(["model", *(f"top-1 {c}" for c in RETRIEVAL_CASES), *(f"P@k {c}" for c in RETRIEVAL_CASES)], rows)
+    out += ["", "Mean cosine between two photos:", ""]
+    out += _table(["model", "protected, same user", "clean, same user", "protected and clean, same user",
+                   "clean, different people"], cos) + [""]
+    return out
 
 
 def plot_psr_per_model(report: dict, path: Path, overwrite: bool = False) -> Path:
@@ -201,6 +229,13 @@ def summary(report: dict) -> str:
         tag = "" if v["seen_in_training"] else " (never in training)"
         lines.append(f"  {name:<14} top-1 {_f(v['query_top1'])}  top-5 {_f(v['query_top5'])}  "
                      f"gallery {_f(v['gallery_top1'])}  verification {_f(v['verification'])}{tag}")
+    if report.get("retrieval"):
+        lines.append("retrieval top-1 (1a clean->protected db, 1b clean->clean, 2a protected->protected, "
+                     "2b protected->clean) and mean cosine of two protected / two clean photos of a user:")
+        for name, v in report["retrieval"].items():
+            t, c = v["top1"], v["cosine"]
+            lines.append(f"  {name:<14} 1a {_f(t['1a'])}  1b {_f(t['1b'])}  2a {_f(t['2a'])}  2b {_f(t['2b'])}  "
+                         f"cos prot {_f(c['protected_protected'])}  clean {_f(c['clean_clean'])}")
     q, a = report["quality"], report["authorized"]
     lines.append(f"SSIMULACRA2 (face in context) {_f(q['ssimulacra2_face'], 1)} (min {_f(q['ssimulacra2_face_min'], 1)}), "
                  f"Butteraugli max {_f(q['butteraugli_face'], 2)}, face SSIM {_f(q['ssim_face'], 4)}, "

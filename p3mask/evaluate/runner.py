@@ -12,6 +12,9 @@ Protocol choices, stated once:
   other clean photos, training photos included, stay in the gallery;
 * gallery protection: each clean test photo of the user is searched in a gallery whose only entries of
   the user are their *other* protected test photos (every clean photo of the user removed);
+* the four retrieval cases (:mod:`.retrieval`): each user's test photos are split (seeded) into queries
+  and database entries, the distractors being every gallery photo of every other identity; a user with
+  fewer than two test photos (protected ones) is left out of them and named in the report;
 * a user's photos are capped at ``max_photos`` (seeded draw, default 30) so that one identity with
   hundreds of photos (LFW has one with 530) cannot dominate the run time;
 * the protected photo is the key applied as ``p3mask protect`` applies it, rounded to 8 bits; the face is
@@ -36,6 +39,7 @@ from p3mask.evaluate.gallery import Gallery, build_gallery
 from p3mask.evaluate.metrics import psr_from_hits, success_rate
 from p3mask.evaluate.probes import ProbeEmbedder
 from p3mask.evaluate.quality import LPIPS_STATUS, mean_quality
+from p3mask.evaluate.retrieval import retrieval_block
 from p3mask.evaluate.scoring import (
     ProbeSet,
     gallery_hits,
@@ -71,6 +75,7 @@ class EvalConfig:
     train_fraction: float = 0.7  # share of a user's photos the mask is learned on
     epochs: int | None = None  # override the preset's epochs
     team: tuple[str, ...] | None = None  # fixed team for every user's mask (default: focal-diversity selection)
+    unlink_weight: float | None = None  # override the preset's unlinkability weight (ChameleonConfig.unlink_weight)
     models: tuple[str, ...] | None = None  # recognisers to evaluate (default: the whole zoo)
     transforms: tuple[str, ...] = tuple(TRANSFORMS)  # scraper-side transforms for robustness
     adaptive: bool = True  # run the adaptive adversaries
@@ -143,7 +148,7 @@ def authorized_block(clean: ProbeSet, unlocked: ProbeSet, wrong: ProbeSet | None
 
 def learning_config(config: EvalConfig, preset: str) -> ChameleonConfig:
     """The Chameleon config every user's mask of ``preset`` is learned with (epochs and team overridden)."""
-    return get_config(preset, epochs=config.epochs, team=config.team)
+    return get_config(preset, epochs=config.epochs, team=config.team, unlink_weight=config.unlink_weight)
 
 
 def _learn_users(config: EvalConfig, preset: str, dataset, names, gallery, models, thresholds, detector, device):
@@ -171,6 +176,7 @@ def _main_preset(config, cases, gallery, embedder, thresholds) -> dict:
     clean = cond.probe_set(cases, embedder, lambda c, p: p.clean)
     protected = cond.probe_set(cases, embedder, lambda c, p: p.protected)
     report = {"psr": psr_block(clean, protected, gallery, thresholds, {c.index: c.key.team for c in cases})}
+    report["retrieval"] = retrieval_block(clean, protected, gallery, config.seed)
     report["quality"] = {**mean_quality([q for c in cases for q in c.quality]), "lpips": LPIPS_STATUS}
     wrong = cond.unlocked_set(cases, embedder, wrong=True) if len(cases) > 1 else None
     report["authorized"] = authorized_block(clean, cond.unlocked_set(cases, embedder, wrong=False), wrong, gallery)

@@ -77,6 +77,10 @@ class ChameleonConfig:
     mask_downsample: int = 2  # the mask is learned at frame_size / this and upsampled bilinearly (smoother)
     feather: float = 6.0  # width in frame pixels over which the mask fades out at the frame border
     max_face_scale: float = 1.5  # photos are downscaled for training until the face is <= this x frame
+    # Weight of the unlinkability term (Protego; p3mask.protect.unlink): minus the log-determinant of the
+    # Gram matrix of the user's normalised protected embeddings per team member (the batch against the
+    # latest embeddings of the user's other photos), so protected photos do not find each other. 0: off.
+    unlink_weight: float = 0.0
 
     def __post_init__(self) -> None:
         _check_config(self)
@@ -112,6 +116,8 @@ def _check_config(cfg: ChameleonConfig) -> None:
         raise ValueError("expected 0 <= momentum < 1, align_jitter >= 0, feather >= 0 and focus >= 0")
     if not 0.0 < cfg.final_step_size <= cfg.step_size:
         raise ValueError(f"expected 0 < final_step_size <= step_size, got {cfg.final_step_size}, {cfg.step_size}")
+    if cfg.unlink_weight < 0.0:
+        raise ValueError(f"unlink_weight must be >= 0, got {cfg.unlink_weight}")
     if not 0.0 < cfg.penalty_min <= cfg.penalty_init <= cfg.penalty_max:
         raise ValueError("expected 0 < penalty_min <= penalty_init <= penalty_max")
     members = tuple(cfg.pool) + tuple(cfg.team or ())

@@ -47,6 +47,7 @@ from p3mask.protect.focal import failure_matrix, select_team
 from p3mask.protect.penalty import AdaptivePenalty
 from p3mask.protect.trainset import TrainingSet
 from p3mask.quality import SSIMULACRA2Reference, ssimulacra2
+from p3mask.protect.unlink import unlinkability_loss
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +96,8 @@ class _State:
     generator: torch.Generator  # photo order and jitter (CPU, seeded)
     step: int = 0
     total_steps: int = 1
+    # model -> (N, D) latest embedding of every training photo (``config.unlink_weight > 0`` only)
+    bank: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 def feather_window(size: tuple[int, int], width: float, device=None) -> torch.Tensor:
@@ -259,22 +262,37 @@ class Chameleon:
             return torch.full_like(per_model, 1.0 / per_model.numel())
         return torch.softmax(-per_model.detach() / self.config.focus, dim=0)
 
-    def _step(self, state: _State, batch, refs) -> dict[str, float]:
-        """One signed-gradient step on one mini-batch; updates ``state`` in place."""
+    def _spread(self, state: _State, name: str, emb: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        """Unlinkability term of one member (:mod:`p3mask.protect.unlink`): the batch's protected embeddings
+        against the latest ones of the user's other photos; the batch's rows of the bank are then updated."""
+        bank = state.bank[name]
+        others = bank[~torch.isin(torch.arange(bank.shape[0], device=bank.device), idx)]
+        term = unlinkability_loss(emb, others)
+        bank[idx] = emb.detach()
+        return term
+
+    def _step(self, state: _State, batch, refs, idx: torch.Tensor | None = None) -> dict[str, float]:
+        """One signed-gradient step on one mini-batch (photos ``idx`` of the training set); updates
+        ``state`` in place."""
         c = self.config
         regions, valid, to_frame, crops, contexts = batch
         state.param.requires_grad_(True)
         protected, _ = composite(regions, valid, self._delta(state), to_frame)
-        angles = []
+        angles, spread = [], []
         for name in state.team:
             size = self.models[name].input_size
             to_crop = jitter_matrices(crops[name], size, c.align_jitter, state.generator)
-            angles.append(_angles(self.models[name](warp_to_crop(protected, to_crop, size)), refs[name]))
+            emb = self.models[name](warp_to_crop(protected, to_crop, size))
+            angles.append(_angles(emb, refs[name]))
+            if state.bank and idx is not None:
+                spread.append(self._spread(state, name, emb, idx))
         per_model = torch.stack([a.mean() for a in angles])  # (team,) mean angular distance per member
         feature = per_model.mean()
         perceptual = perceptual_loss(regions, protected, contexts)
         objective = (self._member_weights(per_model) * per_model).sum()
         loss = -objective + state.penalty.weight * F.relu(perceptual - state.penalty.budget).mean()
+        if spread:
+            loss = loss + c.unlink_weight * torch.stack(spread).mean()
         (grad,) = torch.autograd.grad(loss, state.param)
         state.param.requires_grad_(False)
         with torch.no_grad():
@@ -299,7 +317,7 @@ class Chameleon:
         for idx in bar:
             batch = (data.regions[idx], data.valid[idx], to_frame[idx], {k: v[idx] for k, v in crops.items()},
                      data.contexts[idx.cpu()])
-            logs.append(self._step(state, batch, refs))
+            logs.append(self._step(state, batch, refs, idx))
             mean = {k: sum(d[k] for d in logs) / len(logs) for k in logs[0]}
             bar.set_postfix_str(f"L {mean['loss']:.4f} | feat {mean['feat']:.4f} | SSIMULACRA2 {mean['quality']:.1f} | "
                                 f"team {','.join(state.team)}")
@@ -327,6 +345,8 @@ class Chameleon:
         refs = {n: F.normalize(e.mean(0), dim=0) for n, e in clean_emb.items()}
         clean = {n: (e * refs[n]).sum(1).cpu() for n, e in clean_emb.items()}
         state = self._init_state(data, self._select(clean, None))
+        if c.unlink_weight > 0:  # clean embeddings until a photo's first protected one
+            state.bank = {n: e.detach().clone() for n, e in clean_emb.items()}
         history = []
         for epoch in range(1, c.epochs + 1):
             history.append(self._epoch(epoch, state, data, to_frame, crops, refs))

@@ -24,3 +24,10 @@ def test_bad_team_is_a_usage_error_before_any_work(tmp_path, capsys):
     assert run(args) == 2
     assert "held-out" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_unlink_weight_flag_reaches_learning():
+    assert build_parser().parse_args(["evaluate", "--out", "r", "--unlink-weight", "1.5"]).unlink_weight == 1.5
+    assert learning_config(EvalConfig(unlink_weight=1.5), "mid").unlink_weight == 1.5
+    assert build_parser().parse_args(["evaluate", "--out", "r"]).unlink_weight is None
+    assert learning_config(EvalConfig(), "mid").unlink_weight == 0.0  # the preset's: off

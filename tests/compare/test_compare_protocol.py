@@ -53,3 +53,16 @@ def test_untouched_photos_score_like_clean_ones():
     assert details["probes"] == 6 and details["unprotected"] == []
     # Gallery protection with untouched "protected" entries: the user is still found.
     assert row["gallery_psr"] <= 0.5
+    # Retrieval: "protected" photos are the clean ones, so all four cases score as clean -> clean does,
+    # and two "protected" photos of a user are as close as two clean ones.
+    assert set(details["retrieval"]) == {"mobileface", "dlib"}
+    for name, block in details["retrieval"].items():
+        assert block["queries"] == 3 and block["entries"] == 3 and block["skipped"] == []
+        for case in ("1a", "2a", "2b"):
+            assert block["top1"][case] == block["top1"]["1b"], (name, case)
+            assert block["precision_at_k"][case] == pytest.approx(block["precision_at_k"]["1b"]), (name, case)
+        cos = block["cosine"]
+        assert cos["protected_protected"] == pytest.approx(cos["clean_clean"], abs=1e-3)
+        assert cos["clean_clean"] > cos["clean_other_people"], name  # dlib's cosines sit high (0.83 between people)
+    assert row["retrieval_2a_seen"] == details["retrieval"]["mobileface"]["top1"]["2a"]
+    assert row["retrieval_2a_unseen"] == details["retrieval"]["dlib"]["top1"]["2a"]

@@ -14,13 +14,20 @@ from p3mask.protect.config import PRESETS
 def _row(psr_unseen: float, quality: float, protect_s: float) -> dict:
     return {"psr_seen": 0.9, "psr_unseen": psr_unseen, "gallery_psr": 0.5, "ssimulacra2_face": quality,
             "butteraugli_face": 2.5, "ssim_face": 0.97, "psnr": 38.0,
-            "psr_unseen_jpeg75": psr_unseen / 2, "setup_s": 20.0, "protect_s_per_photo": protect_s}
+            "psr_unseen_jpeg75": psr_unseen / 2, "setup_s": 20.0, "protect_s_per_photo": protect_s,
+            "retrieval_2a_seen": 0.9, "retrieval_2a_unseen": 0.8}
+
+
+def _retrieval(two_a: float) -> dict:
+    return {"top1": {"1a": 0.3, "1b": 1.0, "2a": two_a, "2b": 0.2}, "precision_at_k": {},
+            "cosine": {"protected_protected": 0.41, "clean_clean": 0.62}}
 
 
 def _report() -> dict:
     methods = {"chameleon": _row(0.4, 72.0, 0.05), "fawkes": _row(0.3, 72.5, 30.0), "opom": _row(0.5, 69.0, 0.05)}
     models = ["facenet", "sface", "mobilefacenet", "mobileface", "dlib"]
-    details = {m: {"query_top1": {n: 0.5 for n in models}} for m in methods}
+    details = {m: {"query_top1": {n: 0.5 for n in models}, "retrieval": {n: _retrieval(0.8) for n in models}}
+               for m in methods}
     return {"methods": methods, "details": details, "quality_target": 72.0, "quality_target_source": "chameleon-measured",
             "clean_error": {n: 0.02 for n in models}, "users": ["A", "B"], "dataset": "lfw",
             "pool": models[:4], "unseen": ["dlib"], "gallery": {"photos": 100, "identities": 20},
@@ -45,6 +52,17 @@ def test_markdown_states_wins_losses_and_budget_matching():
     assert "600x faster with Chameleon (target >= 100x met)" in text
     assert table_rows(_report())["fawkes"]["protect_s_per_photo"] == 30.0
     assert "chameleon" in summary(_report())
+
+
+def test_markdown_and_summary_show_retrieval_case_2a():
+    report = _report()
+    text = markdown(report)
+    assert "2a top-1, unseen (dlib)" in text and "| 0.900 | 0.800 |" in text
+    assert "| fawkes | dlib | 0.300 | 1.000 | 0.800 | 0.200 | 0.410 | 0.620 |" in text
+    assert summary(report).splitlines()[1].split()[-2:] == ["0.900", "0.800"]
+    for d in report["details"].values():
+        del d["retrieval"]
+    assert "## Retrieval" not in markdown(report)
 
 
 def test_config_checks_and_order():

@@ -31,6 +31,11 @@ def _report() -> dict:
                             "epsilon": 12 / 255}},
         "per_user": [{"name": "A", "team": ["facenet"], "learn_s": 50.0, "test_photos": 3, "train_photos": 7,
                       "unprotected": [], "ssim_face_min": 0.951, "ssimulacra2_face_min": 71.0}],
+        "retrieval": {m: {"top1": {"1a": 0.3, "1b": 1.0, "2a": 0.8 if m == "dlib" else 0.6, "2b": 0.2},
+                          "precision_at_k": {"1a": 0.25, "1b": 0.9, "2a": 0.7, "2b": 0.1},
+                          "cosine": {"protected_protected": 0.41, "clean_clean": 0.6, "protected_clean": 0.2,
+                                     "clean_other_people": 0.05},
+                          "queries": 4, "entries": 5, "users": 1, "skipped": ["B"]} for m in MODELS},
         "users": 1,
         "dataset": "lfw",
     }
@@ -55,3 +60,15 @@ def test_markdown_and_summary_read_well():
     assert "dlib *" in text and "unavailable offline" in text
     lines = summary(_report())
     assert "never in training" in lines and "unlocked 0.950" in lines
+
+
+def test_markdown_and_summary_show_the_four_retrieval_cases():
+    text = markdown(_report())
+    assert "| top-1 1a | top-1 1b | top-1 2a | top-1 2b |" in text
+    assert "| dlib * | 0.300 | 1.000 | 0.800 | 0.200 | 0.250 | 0.900 | 0.700 | 0.100 |" in text
+    assert "| facenet | 0.410 | 0.600 | 0.200 | 0.050 |" in text
+    assert "Users: 1, queries: 4, their database entries: 5; left out (fewer than 2 test photos): B." in text
+    lines = summary(_report())
+    assert "dlib           1a 0.300  1b 1.000  2a 0.800  2b 0.200  cos prot 0.410  clean 0.600" in lines
+    without = {k: v for k, v in _report().items() if k != "retrieval"}
+    assert "Retrieval" not in markdown(without) and "2a" not in summary(without)
