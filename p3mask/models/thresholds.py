@@ -35,14 +35,25 @@ def match_threshold(name: str) -> float:
 
 
 def write_thresholds(results: dict[str, dict[str, float]], command: str) -> Path:
-    """Store the thresholds of a calibration run (model -> {"threshold_far1e-3": ...}) in the calibration file."""
-    merged = dict(_thresholds()) if CALIBRATION_FILE.exists() else {}
+    """Store the thresholds of a calibration run (model -> {"threshold_far1e-3": ...}) in the calibration file.
+
+    Models the run did not calibrate keep their threshold, impostor-pair count and command; ``command``
+    and ``date`` record the latest run, ``commands`` which run made each model's threshold.
+    """
+    previous = json.loads(CALIBRATION_FILE.read_text()) if CALIBRATION_FILE.exists() else {}
+    old_command = previous.get("command", "")
+    merged = dict(previous.get("threshold_far1e-3", {}))
     merged.update({name: r["threshold_far1e-3"] for name, r in results.items()})
+    pairs = dict(previous.get("impostor_pairs", {}))
+    pairs.update({name: r["impostor_pairs"] for name, r in results.items()})
+    commands = dict(previous.get("commands", {name: old_command for name in merged if name not in results}))
+    commands.update({name: command for name in results})
     payload = {
         "threshold_far1e-3": merged,
         "command": command,
         "date": time.strftime("%Y-%m-%d"),
-        "impostor_pairs": {name: r["impostor_pairs"] for name, r in results.items()},
+        "impostor_pairs": pairs,
+        "commands": commands,
     }
     write_json(payload, CALIBRATION_FILE)
     _thresholds.cache_clear()

@@ -14,7 +14,7 @@ Two container formats are read:
   object, the list of storage keys), then each storage as an int64 element count and its raw bytes;
 * zip (torch >= 1.6): ``<prefix>/data.pkl`` with storages in ``<prefix>/data/<key>``.
 
-Storages are identified by ``persistent_load`` ids ``("storage", type, key, location, numel, view)``.
+Storages are identified by ``persistent_load`` ids ``("storage", type, key, location, numel[, view])``.
 """
 
 from __future__ import annotations
@@ -151,9 +151,10 @@ class RestrictedUnpickler(pickle.Unpickler):
             raise pickle.UnpicklingError(f"unexpected persistent id {pid!r}")
         if pid[0] == "module":  # legacy format: ("module", class, source file, source); the class is inert
             return pid[1]
-        if pid[0] != "storage" or len(pid) != 6:
+        if pid[0] != "storage" or len(pid) not in (5, 6):  # zip format: no view entry
             raise pickle.UnpicklingError(f"unexpected persistent id {pid[:2]!r}")
-        _, dtype, key, _location, numel, view = pid
+        _, dtype, key, _location, numel, *rest = pid
+        view = rest[0] if rest else None
         if view is not None:
             raise pickle.UnpicklingError(f"storage {key}: storage views are not supported")
         if not isinstance(dtype, type) or dtype not in STORAGE_DTYPES.values():
