@@ -38,7 +38,7 @@ def write_thresholds(results: dict[str, dict[str, float]], command: str) -> Path
     """Store the thresholds of a calibration run (model -> {"threshold_far1e-3": ...}) in the calibration file.
 
     Models the run did not calibrate keep their threshold, impostor-pair count and command; ``command``
-    and ``date`` record the latest run, ``commands`` which run made each model's threshold.
+    and ``date`` record the latest run, ``commands`` and ``dates`` which run made each model's threshold.
     """
     previous = json.loads(CALIBRATION_FILE.read_text()) if CALIBRATION_FILE.exists() else {}
     old_command = previous.get("command", "")
@@ -48,12 +48,16 @@ def write_thresholds(results: dict[str, dict[str, float]], command: str) -> Path
     pairs.update({name: r["impostor_pairs"] for name, r in results.items()})
     commands = dict(previous.get("commands", {name: old_command for name in merged if name not in results}))
     commands.update({name: command for name in results})
+    today = time.strftime("%Y-%m-%d")
+    dates = dict(previous.get("dates", {name: previous.get("date", "") for name in merged if name not in results}))
+    dates.update({name: today for name in results})
     payload = {
         "threshold_far1e-3": merged,
         "command": command,
-        "date": time.strftime("%Y-%m-%d"),
+        "date": today,
         "impostor_pairs": pairs,
         "commands": commands,
+        "dates": dates,
     }
     write_json(payload, CALIBRATION_FILE)
     _thresholds.cache_clear()
