@@ -190,6 +190,8 @@ def run_calibrate_cmd(args: argparse.Namespace) -> int:
     if args.json:
         write_json(results, args.json, overwrite=args.overwrite)
     command = "p3mask bench calibrate" + (f" --identities {args.identities}" if args.identities != 400 else "")
+    if args.models:
+        command += " --models " + " ".join(args.models)
     print(f"wrote thresholds to {write_thresholds(results, command)}")
     return 0
 

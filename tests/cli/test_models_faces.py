@@ -9,16 +9,29 @@ from p3mask.cli.main import main
 from p3mask.paths import data_root
 
 
+ZOO_DIMS = {"facenet": 128, "sface": 128, "mobilefacenet": 192, "mobileface": 256, "dlib": 128,
+            "w600k_mbf": 512, "fr_feature": 512, "facexzoo_mbf": 512}
+
+
 @pytest.mark.slow
-def test_models_list_json_reports_five_ready_architectures(capsys):
+def test_models_list_json_reports_eight_ready_architectures_with_licences(capsys):
     assert main(["models", "list", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert {r["name"] for r in rows} == {"facenet", "sface", "mobilefacenet", "mobileface", "dlib"}
+    assert {r["name"] for r in rows} == set(ZOO_DIMS)
     assert all(r["ready"] for r in rows)
-    assert len({r["architecture"] for r in rows}) == 5
-    assert {r["name"]: r["embedding_dim"] for r in rows} == {
-        "facenet": 128, "sface": 128, "mobilefacenet": 192, "mobileface": 256, "dlib": 128,
-    }
+    assert len({r["architecture"] for r in rows}) == len(ZOO_DIMS)
+    assert {r["name"]: r["embedding_dim"] for r in rows} == ZOO_DIMS
+    assert all(r["licence"] for r in rows)
+    by_name = {r["name"]: r for r in rows}
+    assert "non-commercial research only" in by_name["w600k_mbf"]["licence"]
+
+
+def test_models_list_text_has_a_licence_column(capsys):
+    assert main(["models", "list"]) == 0
+    header, *lines = capsys.readouterr().out.splitlines()
+    assert "licence" in header
+    w600k = next(line for line in lines if line.startswith("w600k_mbf"))
+    assert "non-commercial research only" in w600k
 
 
 def test_models_pull_rejects_unknown_name(capsys):
