@@ -12,7 +12,7 @@ from p3mask.models import available_models
 from p3mask.protect.chameleon import LearnResult, learn, resolve_device
 from p3mask.protect.key_checks import check_user_name
 from p3mask.protect.visuals import LearnArtefacts
-from p3mask.protect.config import DEFAULT_PRESET, HELD_OUT_MODEL, PRESETS, get_config
+from p3mask.protect.config import DEFAULT_PRESET, HELD_OUT_MODELS, PRESETS, get_config
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -53,8 +53,9 @@ def parse_team(text: str) -> tuple[str, ...] | None:
     unknown = [n for n in names if n not in available_models()]
     if unknown:
         raise ValueError(f"--team: unknown model(s) {', '.join(unknown)}; valid: {', '.join(available_models())}")
-    if HELD_OUT_MODEL in names:
-        raise ValueError(f"--team: {HELD_OUT_MODEL!r} is the held-out recogniser and never a team member")
+    held = [n for n in names if n in HELD_OUT_MODELS]
+    if held:
+        raise ValueError(f"--team: {held[0]!r} is a held-out recogniser and never a team member")
     return names
 
 

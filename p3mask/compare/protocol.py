@@ -29,7 +29,7 @@ from p3mask.evaluate.users import ProtectedPhoto
 from p3mask.face.image_io import load_image
 from p3mask.methods.base import NoUserFaceError, Protector
 from p3mask.methods.photo_face import FRAME_SIZE, FRAME_TEMPLATE
-from p3mask.protect.config import HELD_OUT_MODEL
+from p3mask.protect.config import HELD_OUT_MODEL, HELD_OUT_MODERN
 
 logger = logging.getLogger(__name__)
 
@@ -160,6 +160,7 @@ def summarise(
     row = {
         "psr_seen": _mean(top1[n] for n in pool),
         "psr_unseen": _mean(top1[n] for n in unseen) if HELD_OUT_MODEL not in top1 else top1[HELD_OUT_MODEL],
+        "psr_unseen_modern": top1.get(HELD_OUT_MODERN, math.nan),
         "gallery_psr": _mean(gallery_psr.values()),
         "ssimulacra2_face": quality["ssimulacra2_face"],
         "butteraugli_face": quality["butteraugli_face"],

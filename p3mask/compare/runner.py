@@ -30,7 +30,7 @@ from p3mask.face.detect import FaceDetector
 from p3mask.methods import get_method
 from p3mask.models import load_models
 from p3mask.protect.chameleon import resolve_device
-from p3mask.protect.config import DEFAULT_POOL, HELD_OUT_MODEL, PRESETS
+from p3mask.protect.config import DEFAULT_POOL, HELD_OUT_MODELS, PRESETS
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def run_compare(config: CompareConfig, progress: bool = True) -> dict:
     device = resolve_device(config.device)
     dataset = load_dataset(config.dataset, config.root)
     names = dataset.sample_identities(config.users, config.min_photos, config.seed)
-    models = load_models([*DEFAULT_POOL, HELD_OUT_MODEL], device)
+    models = load_models([*DEFAULT_POOL, *HELD_OUT_MODELS], device)
     detector = FaceDetector()
     gallery = build_gallery(gallery_dataset(dataset, names, config.gallery_identities, config.seed),
                             models, detector, config.use_cache, progress, device)
@@ -101,7 +101,7 @@ def run_compare(config: CompareConfig, progress: bool = True) -> dict:
         "users": names,
         "dataset": config.dataset,
         "pool": list(DEFAULT_POOL),
-        "unseen": [HELD_OUT_MODEL],
+        "unseen": list(HELD_OUT_MODELS),
         "thresholds": {"values": thresholds, "source": sources},
         "gallery": {"photos": len(gallery), "identities": len(gallery.identities)},
         "redetection_fallbacks": {"photos": embedder.photos, "fallbacks": embedder.fallbacks},

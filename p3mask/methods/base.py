@@ -34,7 +34,7 @@ from p3mask.face.image_io import iter_image_files, load_image
 from p3mask.models import load_model
 from p3mask.models.base import FaceRecognizer
 from p3mask.models.thresholds import match_threshold
-from p3mask.protect.config import DEFAULT_POOL, HELD_OUT_MODEL
+from p3mask.protect.config import DEFAULT_POOL, HELD_OUT_MODELS
 
 logger = logging.getLogger(__name__)
 
@@ -102,8 +102,9 @@ def check_pool(pool: Sequence[str]) -> tuple[str, ...]:
     pool = tuple(pool)
     if not pool:
         raise ValueError("the model pool must name at least one model")
-    if HELD_OUT_MODEL in pool:
-        raise ValueError(f"{HELD_OUT_MODEL!r} is the held-out recogniser and never used for optimisation")
+    held = [m for m in pool if m in HELD_OUT_MODELS]
+    if held:
+        raise ValueError(f"{held[0]!r} is a held-out recogniser and never used for optimisation")
     return pool
 
 

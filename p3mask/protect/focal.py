@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import torch
 
-from p3mask.protect.config import HELD_OUT_MODEL
+from p3mask.protect.config import HELD_OUT_MODELS
 
 
 def _as_failures(failures) -> torch.Tensor:
@@ -144,7 +144,7 @@ def select_team(
     Returns:
         The chosen :class:`TeamChoice`.
     """
-    pool = [name for name in failures if name != HELD_OUT_MODEL]
+    pool = [name for name in failures if name not in HELD_OUT_MODELS]
     if not 2 <= team_size <= len(pool):
         raise ValueError(f"team_size must be in [2, {len(pool)}] for the pool {pool}, got {team_size}")
     columns = {name: torch.as_tensor(failures[name]).to(torch.bool).reshape(-1) for name in pool}

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from p3mask.protect.config import HELD_OUT_MODEL, PRESETS, ChameleonConfig
+from p3mask.protect.config import HELD_OUT_MODELS, PRESETS, ChameleonConfig
 
 if TYPE_CHECKING:
     from p3mask.protect.key import P3Mask
@@ -159,8 +159,8 @@ def check_key(key: P3Mask) -> None:
     _check_template(key)
     _check_references(key)
     _check_match(key)
-    if not key.team or any(m not in MODELS or m == HELD_OUT_MODEL for m in key.team):
-        raise KeyCheckError("team", f"team {list(key.team)} must name known models other than {HELD_OUT_MODEL!r}")
+    if not key.team or any(m not in MODELS or m in HELD_OUT_MODELS for m in key.team):
+        raise KeyCheckError("team", f"team {list(key.team)} must name known models other than {', '.join(HELD_OUT_MODELS)}")
     if not isinstance(key.photos, int) or key.photos < 1:
         raise KeyCheckError("photos", f"{key.photos!r} photos; expected at least 1")
     check_user_name(key.user)
