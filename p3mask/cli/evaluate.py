@@ -21,7 +21,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--users", type=int, default=5, help="number of users evaluated (default 5)")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="where the report goes")
     parser.add_argument("--preset", nargs="+", choices=list(PRESETS), default=["mid"], dest="presets",
-                        help="presets; the first gets the full evaluation, all go into PSR-vs-SSIM (default mid)")
+                        help="presets; the first gets the full evaluation, all go into PSR-vs-SSIMULACRA2 (default mid)")
+    parser.add_argument("--gallery-identities", type=int, metavar="K",
+                        help="gallery of the users plus K seeded other identities (default: the whole dataset)")
     parser.add_argument("--seed", type=int, default=0, help="draws users and photo splits, seeds learning (default 0)")
     parser.add_argument("--epochs", type=int, help="override the preset's learning epochs")
     parser.add_argument("--team", default="auto", metavar="auto|NAME,NAME,...",
@@ -55,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         return run_evaluation(EvalConfig(
             dataset=args.dataset, root=args.root, users=args.users, presets=tuple(args.presets), seed=args.seed,
             min_photos=args.min_photos, max_photos=args.max_photos or None, epochs=args.epochs, team=team,
-            unlink_weight=args.unlink_weight,
+            unlink_weight=args.unlink_weight, gallery_identities=args.gallery_identities,
             models=tuple(args.models) if args.models else None, transforms=tuple(args.transforms),
             adaptive=not args.no_adaptive, device=args.device, use_cache=not args.no_cache,
         ))

@@ -12,7 +12,6 @@ the target, as Chameleon's is set on its training photos).
 from __future__ import annotations
 
 import logging
-import random
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -20,8 +19,7 @@ from pathlib import Path
 from p3mask.compare.config import CompareConfig
 from p3mask.compare.protocol import run_user, split_probes, summarise
 from p3mask.datasets import load_dataset
-from p3mask.datasets.base import FaceDataset
-from p3mask.evaluate.gallery import build_gallery
+from p3mask.evaluate.gallery import build_gallery, gallery_dataset
 from p3mask.evaluate.probes import ProbeEmbedder
 from p3mask.evaluate.runner import model_thresholds
 from p3mask.evaluate.scoring import query_psr
@@ -33,15 +31,6 @@ from p3mask.protect.chameleon import resolve_device
 from p3mask.protect.config import DEFAULT_POOL, HELD_OUT_MODELS, PRESETS
 
 logger = logging.getLogger(__name__)
-
-
-def gallery_dataset(dataset: FaceDataset, users: list[str], extra: int | None, seed: int) -> FaceDataset:
-    """The dataset whose photos form the gallery: all of it, or the users plus ``extra`` drawn identities."""
-    if extra is None:
-        return dataset
-    others = sorted(set(dataset.identities) - set(users))
-    chosen = set(users) | set(random.Random(f"distractors:{seed}").sample(others, min(extra, len(others))))
-    return FaceDataset(dataset.name, dataset.root, {n: p for n, p in dataset.identities.items() if n in chosen})
 
 
 def method_kwargs(name: str, config: CompareConfig, quality_target: float) -> dict:

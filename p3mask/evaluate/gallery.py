@@ -19,6 +19,7 @@ import hashlib
 import inspect
 import json
 import logging
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,6 +77,15 @@ class Gallery:
     def label_of(self, identity: str) -> int:
         """Label of ``identity``."""
         return self._label[identity]
+
+
+def gallery_dataset(dataset: FaceDataset, users: list[str], extra: int | None, seed: int) -> FaceDataset:
+    """The dataset whose photos form the gallery: all of it, or the users plus ``extra`` drawn identities."""
+    if extra is None:
+        return dataset
+    others = sorted(set(dataset.identities) - set(users))
+    chosen = set(users) | set(random.Random(f"distractors:{seed}").sample(others, min(extra, len(others))))
+    return FaceDataset(dataset.name, dataset.root, {n: p for n, p in dataset.identities.items() if n in chosen})
 
 
 def fingerprint(dataset: FaceDataset) -> str:

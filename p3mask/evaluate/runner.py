@@ -35,7 +35,7 @@ import torch
 
 from p3mask.datasets import load_dataset
 from p3mask.evaluate import conditions as cond
-from p3mask.evaluate.gallery import Gallery, build_gallery
+from p3mask.evaluate.gallery import Gallery, build_gallery, gallery_dataset
 from p3mask.evaluate.metrics import psr_from_hits, success_rate
 from p3mask.evaluate.probes import ProbeEmbedder
 from p3mask.evaluate.quality import LPIPS_STATUS, mean_quality
@@ -72,6 +72,7 @@ class EvalConfig:
     seed: int = 0  # draws the users, splits their photos, seeds learning
     min_photos: int = 10  # users need at least this many photos
     max_photos: int | None = 30  # photos per user are capped at this (seeded draw) to bound the time
+    gallery_identities: int | None = None  # None: every identity of the dataset; K: the users plus K drawn others
     train_fraction: float = 0.7  # share of a user's photos the mask is learned on
     epochs: int | None = None  # override the preset's epochs
     team: tuple[str, ...] | None = None  # fixed team for every user's mask (default: focal-diversity selection)
@@ -214,7 +215,8 @@ def run_evaluation(config: EvalConfig, progress: bool = True) -> dict:
     names = dataset.sample_identities(config.users, config.min_photos, config.seed)
     models = {n: m.to(device) for n, m in load_models(list(config.models or available_models())).items()}
     detector = FaceDetector()
-    gallery = build_gallery(dataset, models, detector, config.use_cache, progress, device)
+    gallery = build_gallery(gallery_dataset(dataset, names, config.gallery_identities, config.seed), models, detector,
+                            config.use_cache, progress, device)
     thresholds, sources = model_thresholds(list(models), gallery)
     embedder = ProbeEmbedder(models, detector, device)
     phases["load_and_gallery"] = time.perf_counter() - start

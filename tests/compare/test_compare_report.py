@@ -6,7 +6,8 @@ import math
 import pytest
 
 from p3mask.compare import TABLE_KEYS, CompareConfig, markdown, summary, table_rows, write_report
-from p3mask.compare.runner import gallery_dataset, method_kwargs
+from p3mask.compare.runner import method_kwargs
+from p3mask.evaluate.gallery import gallery_dataset
 from p3mask.datasets.base import FaceDataset
 from p3mask.protect.config import PRESETS
 
