@@ -114,18 +114,18 @@ def model_flops(model: FaceRecognizer, batch: int, device: torch.device) -> int:
     return _counted(lambda: model(x).sum().backward())  # autograd.grad trips FlopCounterMode's module tracker
 
 
-def paste_quality_flops(data: TrainingSet, to_frame: torch.Tensor, frame_size: tuple[int, int], batch: int) -> int:
+def paste_quality_flops(data: TrainingSet, to_frame: torch.Tensor, config: ChameleonConfig, batch: int) -> int:
     """FLOPs of pasting the mask and the perceptual loss (SSIMULACRA2 of the face in context), forward and
     backward, over all photos in batches of ``batch``."""
     total = 0
     for idx in torch.arange(len(data), device=data.regions.device).split(batch):
-        delta = torch.zeros(3, *frame_size, device=data.regions.device, requires_grad=True)
+        delta = torch.zeros(3, *config.frame_size, device=data.regions.device, requires_grad=True)
         regions, valid = data.regions[idx], data.valid[idx]
 
         def step():
             pasted, cover = paste_from_crop(delta.expand(len(idx), -1, -1, -1), to_frame[idx], regions.shape[-2:])
             protected = (regions + pasted * cover * valid).clamp(0, 1)
-            perceptual_loss(regions, protected, data.contexts[idx.cpu()]).mean().backward()
+            perceptual_loss(regions, protected, data.contexts[idx.cpu()], config.perceptual_downsample).mean().backward()
 
         total += _counted(step)
     return total
@@ -143,7 +143,7 @@ def step_flops(result: LearnResult, data: TrainingSet, models: Mapping[str, Face
     teams = [stats.team for stats in result.fit.history]
     members = sorted({name for team in teams for name in team})
     per_photo = {name: model_flops(models[name], b, device) / b for name in members}
-    quality_epoch = paste_quality_flops(data, data.matrices(config.frame_template), config.frame_size, b)
+    quality_epoch = paste_quality_flops(data, data.matrices(config.frame_template), config, b)
     per_photo["paste_quality"] = quality_epoch / n
     total = sum(n * sum(per_photo[name] for name in team) + quality_epoch for team in teams)
     steps = len(teams) * math.ceil(n / b)

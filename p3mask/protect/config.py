@@ -58,6 +58,9 @@ class ChameleonConfig:
     # Optimisation aims at SSIMULACRA2 >= floor + margin; the per-photo strength search (training photos
     # and every new photo) then holds the floor exactly on the saved 8-bit photo.
     quality_margin: float = 0.0
+    # Learning scores SSIMULACRA2 after this box downsampling of the face in context (a cheaper proxy:
+    # a quarter of the pixels); the floor search on every protected photo measures it at full size.
+    perceptual_downsample: int = 2
     epochs: int = 16  # passes over the user's photos
     batch_size: int = 2  # photos per mini-batch (one signed-gradient step per mini-batch)
     momentum: float = 0.9  # momentum of the signed-gradient steps (MI-FGSM style); 0 disables it
@@ -110,7 +113,7 @@ def _check_config(cfg: ChameleonConfig) -> None:
             f"expected 0 < quality_floor < 100 and 0 <= quality_margin < 100 - quality_floor, "
             f"got floor={cfg.quality_floor}, margin={cfg.quality_margin}"
         )
-    for name in ("epochs", "batch_size", "team_size", "reselect_every", "mask_downsample"):
+    for name in ("epochs", "batch_size", "team_size", "reselect_every", "mask_downsample", "perceptual_downsample"):
         if getattr(cfg, name) < 1:
             raise ValueError(f"{name} must be >= 1, got {getattr(cfg, name)}")
     if cfg.penalty_on not in ("mean", "max"):

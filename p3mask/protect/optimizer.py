@@ -160,18 +160,24 @@ def ycbcr_to_rgb(ycbcr: torch.Tensor) -> torch.Tensor:
     return ycbcr[:, :1] + torch.einsum("rc,bchw->brhw", matrix, ycbcr[:, 1:])
 
 
-def perceptual_loss(regions: torch.Tensor, protected: torch.Tensor, contexts: torch.Tensor) -> torch.Tensor:
+def perceptual_loss(
+    regions: torch.Tensor, protected: torch.Tensor, contexts: torch.Tensor, downsample: int = 1
+) -> torch.Tensor:
     """``(B,)`` perceptual loss ``(100 - SSIMULACRA2) / 100`` of each photo's face in context.
 
     Args:
         regions: ``(B, 3, H, W)`` clean regions in [0, 1].
         protected: ``(B, 3, H, W)`` the same regions protected (differentiable).
         contexts: ``(B, 4)`` ``(y0, y1, x0, x1)`` of each face in context in region pixels.
+        downsample: score both crops after a ``downsample`` x ``downsample`` box mean (1: at full size): a
+            cheaper proxy for learning; the floor is always held on the full-size photo.
     """
     losses = []
     for i, (y0, y1, x0, x1) in enumerate(contexts.tolist()):
-        score = ssimulacra2(regions[i:i + 1, :, y0:y1, x0:x1], protected[i:i + 1, :, y0:y1, x0:x1])
-        losses.append((100.0 - score) / 100.0)
+        clean, masked = regions[i:i + 1, :, y0:y1, x0:x1], protected[i:i + 1, :, y0:y1, x0:x1]
+        if downsample > 1 and min(clean.shape[-2:]) >= 16 * downsample:
+            clean, masked = F.avg_pool2d(clean, downsample), F.avg_pool2d(masked, downsample)
+        losses.append((100.0 - ssimulacra2(clean, masked)) / 100.0)
     return torch.cat(losses)
 
 
@@ -288,7 +294,7 @@ class Chameleon:
                 spread.append(self._spread(state, name, emb, idx))
         per_model = torch.stack([a.mean() for a in angles])  # (team,) mean angular distance per member
         feature = per_model.mean()
-        perceptual = perceptual_loss(regions, protected, contexts)
+        perceptual = perceptual_loss(regions, protected, contexts, c.perceptual_downsample)
         objective = (self._member_weights(per_model) * per_model).sum()
         loss = -objective + state.penalty.weight * F.relu(perceptual - state.penalty.budget).mean()
         if spread:
