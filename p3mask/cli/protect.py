@@ -12,6 +12,7 @@ from p3mask.models import load_model
 from p3mask.protect.apply import FileOutcome, protect_files
 from p3mask.protect.chameleon import resolve_device
 from p3mask.protect.key import KeyFileError, P3Mask
+from p3mask.video.command import add_video_arguments, protect_video_inputs, split_inputs
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -22,11 +23,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "and write the result into DIR in the original's format; originals are never modified. Photos "
         "without the user's face are reported and not written.",
     )
-    parser.add_argument("inputs", nargs="+", metavar="INPUTS", help="photos or folders of photos")
+    parser.add_argument("inputs", nargs="+", metavar="INPUTS", help="photos, folders of photos, or videos")
     parser.add_argument("--key", required=True, metavar="KEY.p3m", help="key file written by `p3mask learn`")
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for the protected photos")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                         help="where to compute (default auto: CUDA when available)")
+    add_video_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -49,10 +51,14 @@ def run(args: argparse.Namespace) -> int:
     except KeyFileError as exc:
         return fail("protect", exc)
     device = resolve_device(args.device)
-    outcomes = protect_files(key, args.inputs, Path(args.out), detector=FaceDetector(),
-                             matcher=load_model(key.match_model, device))
+    detector, matcher = FaceDetector(), load_model(key.match_model, device)
+    videos, photos = split_inputs(args.inputs)
+    videos_done = protect_video_inputs(args, key, videos, detector, matcher)
+    if not photos:
+        return 0 if videos_done == len(videos) else 1
+    outcomes = protect_files(key, photos, Path(args.out), detector=detector, matcher=matcher)
     for outcome in outcomes:
         print(describe(outcome), file=sys.stdout if outcome.ok else sys.stderr)
     done = sum(o.ok for o in outcomes)
     print(f"{done} of {len(outcomes)} photo(s) protected into {args.out}")
-    return 0 if outcomes and done == len(outcomes) else 1
+    return 0 if outcomes and done == len(outcomes) and videos_done == len(videos) else 1

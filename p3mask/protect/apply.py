@@ -206,6 +206,30 @@ def _check_image(image: torch.Tensor) -> None:
 
 
 @torch.no_grad()
+def face_cosines(
+    key: P3Mask, image: torch.Tensor, landmarks: torch.Tensor, matcher: FaceRecognizer | None = None
+) -> torch.Tensor:
+    """Cosine of each face's embedding (``key.match_model``) with the user's reference.
+
+    Args:
+        key: the user's :class:`P3Mask`.
+        image: ``(3, H, W)`` RGB in [0, 1].
+        landmarks: ``(N, 5, 2)`` landmarks of the faces in ``image``.
+        matcher: the loaded ``key.match_model`` (default: loaded on ``image``'s device).
+
+    Returns:
+        ``(N,)`` cosines on the CPU; a face is the user's when its cosine is ``>= key.match_threshold``.
+    """
+    matcher = matcher or load_model(key.match_model, image.device)
+    if getattr(matcher, "name", key.match_model) != key.match_model:
+        raise ValueError(f"the key matches faces with {key.match_model!r}, got a {matcher.name!r} matcher")
+    device = next(matcher.parameters()).device
+    crops, _ = align_faces(image, landmarks.to(image.device), matcher.template, matcher.input_size)
+    reference = key.references[key.match_model].to(device)
+    return (matcher(crops.to(device)) * reference).sum(dim=1).cpu()
+
+
+@torch.no_grad()
 def protect_image(
     key: P3Mask,
     image: torch.Tensor,
@@ -232,13 +256,7 @@ def protect_image(
     protected = image.detach().clone()
     if detections.is_empty:
         return protected, ProtectReport([])
-    matcher = matcher or load_model(key.match_model, image.device)
-    if getattr(matcher, "name", key.match_model) != key.match_model:
-        raise ValueError(f"the key matches faces with {key.match_model!r}, got a {matcher.name!r} matcher")
-    device = next(matcher.parameters()).device
-    crops, _ = align_faces(image, detections.landmarks.to(image.device), matcher.template, matcher.input_size)
-    reference = key.references[key.match_model].to(device)
-    cosines = (matcher(crops.to(device)) * reference).sum(dim=1).cpu()
+    cosines = face_cosines(key, image, detections.landmarks, matcher)
     faces, masked = [], []  # masked: (index in faces, where its mask went)
     for box, lmk, cos in zip(detections.boxes, detections.landmarks, cosines):
         box_t = tuple(float(v) for v in box)
