@@ -89,7 +89,7 @@ def _encode_all(info: VideoInfo, tmp: Path, container: str, protector: FrameProt
                 for step, s in outcome.seconds.items():
                     seconds[step] += s
                 tic = time.perf_counter()
-                writer.write(tensor_to_frame(protected, frame) if outcome.protected else frame)
+                writer.write(tensor_to_frame(protected, frame, image) if outcome.protected else frame)
                 seconds["encode"] += time.perf_counter() - tic
                 outcomes.append(outcome)
                 bar.update()

@@ -104,10 +104,42 @@ def frame_to_tensor(frame: av.VideoFrame) -> torch.Tensor:
     return torch.from_numpy(rgb).permute(2, 0, 1).float().div_(255.0)
 
 
-def tensor_to_frame(image: torch.Tensor, like: av.VideoFrame) -> av.VideoFrame:
-    """``(3, H, W)`` RGB [0, 1] as a frame with ``like``'s timestamp (8 bits, rounded)."""
+_PLANAR_420 = ("yuv420p", "yuvj420p")  # decoded formats whose changed pixels are pasted into the source's planes
+
+
+def _changed_box(changed: torch.Tensor) -> tuple[int, int, int, int] | None:
+    """Even-aligned ``(y0, y1, x0, x1)`` around the True pixels of ``(H, W)`` ``changed``; None if none."""
+    rows, cols = changed.any(1).nonzero(), changed.any(0).nonzero()
+    if len(rows) == 0:
+        return None
+    y0, x0 = int(rows[0]) // 2 * 2, int(cols[0]) // 2 * 2
+    y1, x1 = -(-(int(rows[-1]) + 1) // 2) * 2, -(-(int(cols[-1]) + 1) // 2) * 2
+    return y0, min(y1, changed.shape[0]), x0, min(x1, changed.shape[1])
+
+
+def tensor_to_frame(image: torch.Tensor, like: av.VideoFrame, original: torch.Tensor | None = None) -> av.VideoFrame:
+    """``(3, H, W)`` RGB [0, 1] as a frame with ``like``'s timestamp (8 bits, rounded).
+
+    With ``original`` (the RGB of ``like``) and a 4:2:0 ``like``, only the box around the pixels that
+    differ from ``original`` is converted back to YUV; every other sample is ``like``'s own, so the
+    rest of the picture (strangers, background) loses nothing to a colour round trip.
+    """
     rgb = image.detach().to("cpu").clamp(0, 1).mul(255.0).round_().to(torch.uint8).permute(1, 2, 0).numpy()
     frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+    fmt = like.format.name
+    if original is not None and fmt in _PLANAR_420 and like.width % 2 == 0 and like.height % 2 == 0:
+        box = _changed_box((image.detach().cpu() != original.detach().cpu()).any(0))
+        planes = like.to_ndarray()  # (3H/2, W): Y, then U and V as quarter planes
+        if box is not None:
+            new = frame.reformat(format=fmt).to_ndarray()
+            h, w = like.height, like.width
+            y0, y1, x0, x1 = box
+            planes[y0:y1, x0:x1] = new[y0:y1, x0:x1]
+            for k in range(2):  # U, V: (H/2, W/2) each, stored row-major in H/4 rows of width W
+                a = planes[h + k * h // 4: h + (k + 1) * h // 4].reshape(h // 2, w // 2)
+                b = new[h + k * h // 4: h + (k + 1) * h // 4].reshape(h // 2, w // 2)
+                a[y0 // 2:y1 // 2, x0 // 2:x1 // 2] = b[y0 // 2:y1 // 2, x0 // 2:x1 // 2]
+        frame = av.VideoFrame.from_ndarray(planes, format=fmt)
     frame.pts, frame.time_base = like.pts, like.time_base
     return frame
 

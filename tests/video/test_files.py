@@ -137,3 +137,26 @@ def test_interrupted_run_leaves_no_partial_file(faceless_clip, stranger_key, tmp
     with pytest.raises(KeyboardInterrupt):
         protect_video(stranger_key, faceless_clip, out)
     assert len(calls) == 5 and list(out.iterdir()) == []
+
+
+def test_cli_bad_video_is_one_line_and_non_zero(tmp_path, capsys, stranger_key):
+    from p3mask.cli.main import main
+
+    key = stranger_key.save(tmp_path / "k.p3m")
+    bad = tmp_path / "broken.mov"
+    bad.write_bytes(b"\x00\x00\x00\x18ftypqt  " + b"\x17" * 400)
+    out = tmp_path / "out"
+    assert main(["protect", "--key", str(key), str(bad), "--out", str(out), "--device", "cpu"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("p3mask protect: broken.mov: ")
+    assert not out.exists() or not list(out.iterdir())
+
+
+def test_cli_video_flags():
+    from p3mask.cli.main import build_parser
+
+    args = build_parser().parse_args(["protect", "--key", "k.p3m", "a.mp4", "--out", "o", "--crf", "20",
+                                      "--max-pixel-rate", "600", "--no-smoothing"])
+    from p3mask.video.command import video_config
+
+    assert video_config(args) == VideoConfig(crf=20, max_pixel_rate=600e6, smooth=False)
