@@ -26,6 +26,9 @@ def add_video_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-pixel-rate", type=float, default=DEFAULT_MAX_PIXEL_RATE / 1e6, metavar="MPX",
                        help="refuse videos above MPX megapixels per second, width x height x fps "
                        f"(default {DEFAULT_MAX_PIXEL_RATE / 1e6:g}: 1080p60 passes, 4K30 does not)")
+    group.add_argument("--floor-margin", type=float, default=VideoConfig.floor_margin, metavar="Q",
+                       help="mask each frame to the key's quality floor + Q, for what H.264 encoding then takes "
+                       f"(default {VideoConfig.floor_margin:g})")
     group.add_argument("--no-smoothing", action="store_true",
                        help="place the mask on each frame's raw landmarks (default: One-Euro smoothed)")
 
@@ -37,7 +40,8 @@ def split_inputs(inputs: list[str]) -> tuple[list[str], list[str]]:
 
 def video_config(args: argparse.Namespace) -> VideoConfig:
     """The :class:`VideoConfig` of the parsed flags (a ValueError names a bad value)."""
-    return VideoConfig(crf=args.crf, max_pixel_rate=args.max_pixel_rate * 1e6, smooth=not args.no_smoothing)
+    return VideoConfig(crf=args.crf, max_pixel_rate=args.max_pixel_rate * 1e6, smooth=not args.no_smoothing,
+                       floor_margin=args.floor_margin)
 
 
 def protect_video_inputs(args: argparse.Namespace, key: P3Mask, videos: list[str], detector: FaceDetector,

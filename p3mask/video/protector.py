@@ -9,14 +9,15 @@ is the steady cost. Every other face is left untouched. Its landmarks go through
 moves with the face, not with the detector's jitter; the filter starts again when the face was
 missing in the previous frame or jumped. The frame is then masked by
 :func:`p3mask.protect.apply.protect_image` given the smoothed face as its detection: the same
-masking and the same quality floor as a photo. A frame without the user's face, or with a face
+masking and the same quality floor as a photo, aimed ``floor_margin`` above the key's floor so that
+the frame still keeps the floor once H.264 has encoded it. A frame without the user's face, or with a face
 smaller than ``min_face`` pixels, passes through unchanged.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
@@ -25,6 +26,9 @@ from p3mask.models.base import FaceRecognizer
 from p3mask.protect.apply import FaceOutcome, face_cosines, protect_image
 from p3mask.protect.key import P3Mask
 from p3mask.video.smoothing import OneEuroConfig, OneEuroFilter
+
+
+FLOOR_MARGIN = 0.015
 
 
 @dataclass(frozen=True)
@@ -36,12 +40,17 @@ class VideoConfig:
     min_face: float = 32.0  # pixels: a user's face with a shorter box side passes unmasked
     jump: float = 0.5  # eye distances the eyes' midpoint may move between frames and stay the same face
     crf: int = 18  # x264 constant rate factor
+    # Quality the masking aims above the key's floor, for what encoding then takes (so that decoded
+    # frames keep the floor too): measured at CRF 18 on 640x360 LFW clips, see docs/notes/video.md.
+    floor_margin: float = FLOOR_MARGIN
     preset: str = "medium"  # x264 speed preset
     max_pixel_rate: float = 130e6  # pixels per second above which a video is refused
 
     def __post_init__(self) -> None:
         if self.min_face < 0 or self.jump <= 0:
             raise ValueError(f"expected min_face >= 0 and jump > 0, got {self.min_face}, {self.jump}")
+        if not 0 <= self.floor_margin < 0.5:
+            raise ValueError(f"floor_margin must be in [0, 0.5), got {self.floor_margin}")
         if not 0 <= self.crf <= 51:
             raise ValueError(f"crf must be in 0..51, got {self.crf}")
         if self.max_pixel_rate <= 0:
@@ -88,6 +97,8 @@ class FrameProtector:
     def __init__(self, key: P3Mask, detector: FaceDetector, matcher: FaceRecognizer,
                  config: VideoConfig = VideoConfig()) -> None:
         self.key, self.detector, self.matcher, self.config = key, detector, matcher, config
+        # protect_image holds the floor of the key it is given: the same key aiming higher by the margin
+        self._aim = replace(key, ssim_floor=min(key.ssim_floor + config.floor_margin, 0.999)) if config.floor_margin else key
         self._filter = OneEuroFilter(config.smoothing)
         self._last: torch.Tensor | None = None  # raw landmarks of the user's face in the previous frame
 
@@ -140,7 +151,7 @@ class FrameProtector:
         landmarks = self._smoothed(faces.landmarks[index], t)
         tic = time.perf_counter()
         one = Detections(box[None].clone(), landmarks[None], faces.scores[index:index + 1].clone())
-        protected, report = protect_image(self.key, image, matcher=self.matcher, detections=one)
+        protected, report = protect_image(self._aim, image, matcher=self.matcher, detections=one)
         seconds["apply"] = time.perf_counter() - tic
         face = report.faces[0]
         if not face.protected:  # the smoothed face does not match, or the floor allowed no mask
