@@ -26,6 +26,7 @@ import torch
 
 from p3mask.bench.learn import lfw_user_photos
 from p3mask.bench.machine import machine_info, thread_count
+from p3mask.evaluate.probes import ProbeEmbedder
 from p3mask.face.detect import FaceDetector
 from p3mask.face.image_io import load_image
 from p3mask.models import MODELS, load_model
@@ -34,7 +35,6 @@ from p3mask.paths import data_root
 from p3mask.protect.chameleon import learn
 from p3mask.protect.config import get_config
 from p3mask.protect.key import P3Mask
-from p3mask.evaluate.probes import ProbeEmbedder
 from p3mask.video.files import protect_video_frames
 from p3mask.video.flicker import flicker
 from p3mask.video.io import frame_to_tensor
@@ -59,7 +59,7 @@ def _recognised(embedder: ProbeEmbedder, gallery: dict[str, torch.Tensor], clip:
     """Per model, the rate at which the user's face is recognised in original and protected frames."""
     hits = {name: [0, 0] for name in gallery}
     frames = 0
-    picked = {i for i in [i for i, o in enumerate(outcomes) if o.protected][::every]}
+    picked = set([i for i, o in enumerate(outcomes) if o.protected][::every])
     with av.open(str(clip)) as a, av.open(str(protected)) as b:
         for i, (fa, fb) in enumerate(zip(a.decode(a.streams.video[0]), b.decode(b.streams.video[0]))):
             if i not in picked:
