@@ -35,6 +35,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     _add_learn(kinds)
     _add_protect(kinds)
     _add_choice(kinds)
+    _add_video(kinds)
 
 
 def _add_learn(kinds: argparse._SubParsersAction) -> None:
@@ -120,6 +121,30 @@ def run_choice_cmd(args: argparse.Namespace) -> int:
     return check_json("choice", args) or run_timing(
         "choice", lambda: run_choice_bench(args.root, args.users, args.others, args.seed, train_photos=args.train_photos),
         choice_summary, args.json, overwrite=args.overwrite)
+
+
+def _add_video(kinds: argparse._SubParsersAction) -> None:
+    video = kinds.add_parser("video", help="protect a clip made from LFW photos: fps and its split, protection "
+                             "per recogniser, flicker (target: 10 s 640x360 30 fps at >= 10 fps)")
+    video.add_argument("--root", type=Path, help="LFW folder (default: $P3MASK_DATA/lfw or ../shared/data/lfw)")
+    video.add_argument("--user", help="LFW identity (default: the key's user, else the first with 20+ photos)")
+    video.add_argument("--key", type=Path, metavar="KEY.p3m", help="key to apply (default: learn one on the "
+                       "user's first 10 photos, mid preset)")
+    video.add_argument("--seconds", type=float, default=10.0, help="clip length (default 10)")
+    video.add_argument("--size", type=int, nargs=2, default=[360, 640], metavar=("H", "W"), help="default 360 640")
+    video.add_argument("--fps", type=int, default=30, help="frame rate (default 30)")
+    video.add_argument("--scales", type=int, nargs="*", default=[180, 360, 720], metavar="H",
+                       help="heights of 16:9 scaling clips (default 180 360 720; none: skip)")
+    video.add_argument("--scale-seconds", type=float, default=3.0, help="length of each scaling clip (default 3)")
+    video.add_argument("--every", type=int, default=5, metavar="N", help="score protection on every N-th "
+                       "protected frame (default 5)")
+    video.add_argument("--models", nargs="+", choices=list(MODELS), metavar="NAME", help="default: all")
+    video.add_argument("--threads", type=int, metavar="T", help="torch and OpenCV threads (default: theirs)")
+    video.add_argument("--strip", type=Path, metavar="PNG", help="write 8 consecutive frames, original above "
+                       "protected, to PNG")
+    video.add_argument("--json", type=Path, metavar="FILE", help="also write the figures to FILE")
+    video.add_argument("--overwrite", action="store_true", help="replace FILE if it exists (default: refuse)")
+    video.set_defaults(func=run_video_cmd)
 
 
 def save_figures(path: Path | None, payload: dict, overwrite: bool = False) -> None:
@@ -256,3 +281,37 @@ def run_protect_cmd(args: argparse.Namespace) -> int:
 
     return check_json("protect", args) or run_timing(
         "protect", measure, protect_summary, args.json, (ValueError, FileNotFoundError, KeyFileError), args.overwrite)
+
+
+def video_summary(r: dict) -> list[str]:
+    """Lines printed by ``p3mask bench video``."""
+    sp, ms, f = r["speed"], r["speed"]["ms_per_frame"], r["flicker"]
+    lines = [
+        f"{r['clip']['seconds']:g} s {r['clip']['size'][1]}x{r['clip']['size'][0]} {r['clip']['fps']} fps clip of "
+        f"{r['user']} ({r['summary']['protected']} of {r['summary']['frames']} frames protected), {r['threads']} torch "
+        f"thread(s); load average {r['machine']['load_average']} -> {r['machine']['load_average_after']}",
+        f"{sp['fps']:.1f} fps end to end ({sp['fps_without_verify']:.1f} without the verification pass; target >= "
+        f"{r['target']['fps']:.0f}: {'met' if r['target']['met'] else 'NOT met'})",
+        "ms/frame: " + ", ".join(f"{k} {v:.1f}" for k, v in ms.items())
+        + f"; CPU {sp['cpu_seconds_per_frame'] * 1000:.1f} ms/frame",
+        f"flicker on the face: original {f['original']:.5f}, protected {f['protected']:.5f}, added {f['added']:+.5f} "
+        f"({f['relative']:+.1%})",
+        f"recognised against the clean gallery ({r['protection']['frames']} protected frames, every {r['every']}th):",
+    ]
+    for name, v in r["protection"]["recognised"].items():
+        lines.append(f"  {name:<14} original {v['original']:6.1%}  protected {v['protected']:6.1%}")
+    for s in r["scaling"]:
+        lines.append(f"  {s['size'][1]}x{s['size'][0]}: {s['fps']:.1f} fps ({s['fps_without_verify']:.1f} without verify)")
+    return lines
+
+
+def run_video_cmd(args: argparse.Namespace) -> int:
+    from p3mask.bench.video import run_video
+    from p3mask.protect.key import KeyFileError
+
+    def measure() -> dict:
+        return run_video(args.root, args.user, args.key, args.seconds, tuple(args.size), args.fps, tuple(args.scales),
+                         args.scale_seconds, args.every, args.models, args.threads, args.strip, progress=True)
+
+    return check_json("video", args) or run_timing("video", measure, video_summary, args.json,
+                                                    (ValueError, FileNotFoundError, KeyFileError), args.overwrite)

@@ -17,6 +17,7 @@ from p3mask.cli.reporting import fail, finish_files, print_outcome
 from p3mask.protect.apply import FaceOutcome, FileOutcome
 from p3mask.protect.face_choice import FacePolicy
 from p3mask.protect.key import KeyFileError, P3Mask
+from p3mask.video.command import add_video_arguments, protect_video_inputs, split_inputs
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -32,7 +33,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "with its number (as `p3mask faces` prints it), whether it was protected, why (match, doubt, flag, "
         "stranger) and its match score.",
     )
-    parser.add_argument("inputs", nargs="+", metavar="INPUTS", help="photos or folders of photos")
+    parser.add_argument("inputs", nargs="+", metavar="INPUTS", help="photos, folders of photos, or videos")
     parser.add_argument("--key", required=True, metavar="KEY.p3m", help="key file written by `p3mask learn`")
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for the protected photos")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
@@ -49,6 +50,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     choice.add_argument("--face", type=int, action="append", metavar="INDEX",
                         help="protect face INDEX as numbered by `p3mask faces PHOTO` (repeatable)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write a summary of every file and face")
+    add_video_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -114,10 +116,15 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--out {args.out}: is a file, not a folder")
     except (KeyFileError, ValueError, WriteError) as exc:
         return fail("protect", exc)
-    outcomes = protect_files(key, args.inputs, Path(args.out), detector=FaceDetector(),
-                             matcher=load_model(key.match_model, device), overwrite=args.overwrite,
+    device = resolve_device(args.device)
+    detector, matcher = FaceDetector(), load_model(key.match_model, device)
+    videos, photos = split_inputs(args.inputs)
+    videos_done = protect_video_inputs(args, key, videos, detector, matcher)
+    if not photos:
+        return 0 if videos_done == len(videos) else 1
+    outcomes = protect_files(key, photos, Path(args.out), detector=detector, matcher=matcher, overwrite=args.overwrite,
                              keep_metadata=args.keep_metadata, on_outcome=report_outcome, policy=policy)
     status = finish_files(outcomes, "protected", Path(args.out))
     if args.json is not None:
         print(f"wrote {write_json(summary(outcomes, key, policy), args.json, overwrite=args.overwrite)}")
-    return status
+    return status if videos_done == len(videos) else 1
