@@ -32,6 +32,8 @@ Example:
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -109,7 +111,8 @@ def srgb_to_linear(x: torch.Tensor) -> torch.Tensor:
     return torch.where(x <= 0.04045, x / 12.92, curve)
 
 
-def _xyb_maps(dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+@functools.lru_cache(maxsize=16)
+def _xyb_maps(dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """1x1-convolution weights: linear RGB -> opsin mix, and cube roots -> positive XYB (plus its offset).
 
     With ``r_i = cbrt(mix_i)`` and ``k = cbrt(bias)``: X = (r0 - r1) / 2, Y = (r0 + r1) / 2 - k and
@@ -119,14 +122,15 @@ def _xyb_maps(dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, t
     roots = torch.tensor([[7.0, -7.0, 0.0], [0.5, 0.5, 0.0], [-0.5, -0.5, 1.0]], dtype=dtype, device=device)
     cube_bias = _OPSIN_BIAS ** (1.0 / 3.0)
     offset = torch.tensor([0.42, 0.01 - cube_bias, 0.55], dtype=dtype, device=device)
-    return opsin, roots.view(3, 3, 1, 1), offset
+    bias = torch.full((3,), _OPSIN_BIAS, dtype=dtype, device=device)
+    return opsin, bias, roots.view(3, 3, 1, 1), offset
 
 
 def linear_to_xyb(linear: torch.Tensor, centre: torch.Tensor | None = None) -> torch.Tensor:
     """Linear RGB ``(B, 3, H, W)`` -> SSIMULACRA2's positive XYB ``(B, 3, H, W)`` (channels X, Y, B),
     minus ``centre`` ``(3,)`` when given."""
-    opsin, roots, offset = _xyb_maps(linear.dtype, linear.device)
-    mixed = F.conv2d(linear, opsin, torch.full((3,), _OPSIN_BIAS, dtype=linear.dtype, device=linear.device))
+    opsin, bias, roots, offset = _xyb_maps(linear.dtype, linear.device)
+    mixed = F.conv2d(linear, opsin, bias)
     if centre is not None:
         offset = offset - centre
     return F.conv2d(mixed.clamp_min(0.0) ** (1.0 / 3.0), roots, offset)
