@@ -3,6 +3,8 @@
   python scripts/quality_reference.py table  [--photos 10]   SSIMULACRA2 and Butteraugli max of ordinary
                                                              degradations of LFW photos (whole photo)
   python scripts/quality_reference.py timing [--threads 2]   time of SSIMULACRA2Reference.score
+  python scripts/quality_reference.py agreement [--photos 10] largest gap to ssimulacra2==0.3.0 (float64
+                                                             and float32) over the table's pairs
 
 Run from the project root with the project's venv; OMP_NUM_THREADS is set from --threads.
 """
@@ -64,6 +66,37 @@ def table(count: int) -> str:
     return "\n".join(lines)
 
 
+def agreement(count: int) -> str:
+    import tempfile
+
+    import torch
+    from PIL import Image
+    from ssimulacra2 import compute_ssimulacra2
+
+    from p3mask.evaluate.transforms import to_uint8
+    from p3mask.face.image_io import load_image
+    from p3mask.quality import ssimulacra2
+    from p3mask.quality.degrade import DEGRADATIONS
+
+    gaps = {torch.float64: 0.0, torch.float32: 0.0}
+    pairs = 0
+    with tempfile.TemporaryDirectory() as folder:
+        a, b = Path(folder) / "a.png", Path(folder) / "b.png"
+        for path in lfw_photos(count):
+            photo = load_image(path)
+            Image.fromarray(to_uint8(photo)).save(a)
+            for name in sorted(DEGRADATIONS):
+                distorted = DEGRADATIONS[name](photo)
+                Image.fromarray(to_uint8(distorted)).save(b)
+                expected = compute_ssimulacra2(str(a), str(b))
+                for dtype in gaps:
+                    got = float(ssimulacra2(photo[None].to(dtype), distorted[None].to(dtype)))
+                    gaps[dtype] = max(gaps[dtype], abs(got - expected))
+                pairs += 1
+    return (f"{pairs} pairs ({count} LFW photos x {len(DEGRADATIONS)} degradations): largest |torch - "
+            f"ssimulacra2==0.3.0| = {gaps[torch.float64]:.2e} points in float64, {gaps[torch.float32]:.2e} in float32")
+
+
 def timing(threads: int, repeats: int = 20) -> str:
     import torch
 
@@ -102,12 +135,14 @@ def timing(threads: int, repeats: int = 20) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["table", "timing"])
+    parser.add_argument("what", choices=["table", "timing", "agreement"])
     parser.add_argument("--photos", type=int, default=10, help="LFW photos in the table (default 10)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads for timing (default 2)")
     args = parser.parse_args()
     if args.what == "table":
         print(table(args.photos))
+    elif args.what == "agreement":
+        print(agreement(args.photos))
     else:
         print(timing(args.threads))
         print(f"\nload average at the end: {os.getloadavg()}")
