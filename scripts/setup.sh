@@ -9,4 +9,10 @@ if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+# Butteraugli, the independent quality audit in evaluate/compare reports (optional: reports say when it
+# is missing). Best effort: a failure prints one warning and setup goes on.
+if ! command -v butteraugli_main >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    (apt-get update -qq && apt-get install -y -qq libjxl-devtools) >/dev/null 2>&1 \
+        || echo "warning: could not install libjxl-devtools (butteraugli_main); Butteraugli will not be reported" >&2
+fi
 .venv/bin/p3mask models pull
