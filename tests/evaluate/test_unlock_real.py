@@ -103,7 +103,7 @@ def test_unlock_command_on_a_saved_protected_photo(setting, tmp_path, capsys):
         return args.func(args)
 
     assert run(key_file) == 0
-    assert "unlocked 1 face(s)" in capsys.readouterr().out
+    assert "(1 face(s), mask correlation" in capsys.readouterr().out
     landmarks = found.landmarks[[f.protected for f in report.faces].index(True)]
     ref = _embed(sface, clean, landmarks)
     unlocked = load_image(tmp_path / "user" / "photo.jpg")

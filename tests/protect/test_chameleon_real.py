@@ -14,6 +14,7 @@ from p3mask.models.thresholds import match_threshold
 from p3mask.paths import data_root
 from p3mask.protect.chameleon import learn, learn_mask
 from p3mask.protect.config import get_config
+from p3mask.protect.face_choice import FacePolicy
 from p3mask.protect.key import P3Mask
 
 pytestmark = pytest.mark.slow
@@ -79,9 +80,12 @@ def test_apply_leaves_strangers_untouched(learned):
     result, models, detector, _ = learned
     key = result.key
     stranger = load_image(_photos(STRANGER)[1])
-    out, report = key.apply(stranger, detector=detector, matcher=models[key.match_model])
+    out, report = key.apply(stranger, detector=detector, matcher=models[key.match_model], policy=FacePolicy("strict"))
     assert report.protected == 0 and report.left >= 1
     assert torch.equal(out, stranger)
+    # by default a one-face photo is protected anyway, on doubt (the user handed it over to be protected)
+    out, report = key.apply(stranger, detector=detector, matcher=models[key.match_model])
+    assert [f.reason for f in report.faces if f.protected] == ["doubt"] and not torch.equal(out, stranger)
     # The user and a stranger side by side: only the user's half changes.
     user = load_image(_photos(USER)[11])
     both = torch.cat([user, stranger[:, : user.shape[1]]], dim=2)
