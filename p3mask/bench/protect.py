@@ -2,16 +2,17 @@
 
 For each photo, YuNet detection (:meth:`p3mask.face.detect.FaceDetector.detect`) is timed apart from
 what follows it in :func:`p3mask.protect.apply.protect_image`: matching every detected face against
-the user's reference, warping the mask onto the user's face(s), holding the SSIM floor and pasting.
-The second part is ``protect_image`` itself given the detections, the same work ``p3mask protect``
-does after detecting. It costs more on a face whose SSIM would fall below the key's floor at full
-strength (the strength is then found by a secant search, usually 2-3 more SSIM evaluations): such
+the user's reference, warping the mask onto the user's face(s), holding the perceptual (SSIMULACRA2)
+floor and pasting. The second part is ``protect_image`` itself given the detections, the same work
+``p3mask protect`` does after detecting. It costs more on a face whose SSIMULACRA2 would fall below the
+key's floor at full strength (the strength is then found by a secant search, usually 2-3 more
+evaluations): such
 faces are counted as ``faces_weakened``. Photo decoding is not timed. The issue's target: at most 50 ms per photo
 after detection.
 
 Without a key, one is learned first (``mid`` preset and its epochs, the user's first 10 photos) and
 the user's other photos are protected. A fully learned key matters: an under-trained one breaks the
-SSIM floor on most new faces, and every such face pays that search. With a key, ``skip`` leaves out
+perceptual floor on most new faces, and every such face pays that search. With a key, ``skip`` leaves out
 the photos it was learned from.
 """
 

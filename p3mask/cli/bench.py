@@ -264,7 +264,7 @@ def protect_summary(r: dict) -> list[str]:
         f"{r['photos']} LFW photos of {r['user']} ({sizes}), {source}, {r['threads']} torch thread(s), "
         f"x{r['repeat']}; load average {r['machine']['load_average']}",
         f"{r['faces_detected']} faces detected; the user's face protected in {r['photos_protected']} photos "
-        f"({r['faces_weakened']} face(s) took a weaker mask to hold the SSIM floor)",
+        f"({r['faces_weakened']} face(s) took a weaker mask to hold the perceptual floor)",
         f"detection     {det['mean']:7.1f} ms/photo mean, {det['median']:7.1f} median",
         f"apply the key {app['mean']:7.1f} ms/photo mean, {app['median']:7.1f} median "
         f"(target <= {r['target']['apply_ms']:.0f} ms: {'met' if r['target']['met'] else 'NOT met'})",

@@ -90,7 +90,7 @@ def mask_correlation(image: torch.Tensor, matrices: torch.Tensor, mask: torch.Te
 def mask_strength(image: torch.Tensor, matrices: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Least-squares amplitude of ``mask`` in each registered face, clipped to [0, 1]: ``(N,)``.
 
-    Protection weakens a mask on faces where the full mask would break the SSIM floor, so the
+    Protection weakens a mask on faces where the full mask would break the perceptual floor, so the
     amplitude to subtract is measured. The reference signal is the mask as it appears in the aligned
     face after its trip into the photo and back (pasted, then re-sampled: both interpolate), so a fully
     applied mask measures 1: ``<hp(face), hp(trip)> / <hp(trip), hp(trip)>``.

@@ -1,7 +1,7 @@
 """Authorised de-obfuscation: whoever holds a user's key removes the P3-Mask from protected photos.
 
 A protected photo is ``x + paste(mask) * coverage``: the key's mask, warped from its canonical frame onto
-the face (weakened on faces where the full mask would break the SSIM floor, clamped to [0, 1] and
+the face (weakened on faces where the full mask would break the perceptual floor, clamped to [0, 1] and
 stored in 8 bits). The holder of the key re-detects the face, re-aligns it into the key's frame,
 measures how much of the mask the face carries (:func:`p3mask.evaluate.register.mask_strength`) and
 subtracts that much of the mask pasted back. Detection on a protected photo is not

@@ -1,8 +1,9 @@
 """Adaptive weight of Chameleon's perceptibility penalty.
 
-The loss carries ``weight * max(0, DSSIM - budget)``. After every optimisation step the weight is
-doubled when the constraint is violated (DSSIM above ``budget * (1 + band)``), halved when it is slack
-(DSSIM below ``budget * (1 - band)``), and kept inside the band; it never leaves
+The loss carries ``weight * max(0, P - budget)`` for a perceptual loss ``P`` (Chameleon's DSSIM; here
+``(100 - SSIMULACRA2) / 100``). After every optimisation step the weight is doubled when the constraint
+is violated (``P`` above ``budget * (1 + band)``), halved when it is slack (below ``budget * (1 - band)``),
+and kept inside the band; it never leaves
 ``[min_weight, max_weight]``. Chameleon (Chow et al., ECCV 2024) uses a 10 % band and bounds of
 about 1/128 and 128, which are the defaults of :class:`p3mask.protect.config.ChameleonConfig`.
 
@@ -32,7 +33,7 @@ def update_penalty_weight(
     Args:
         weight: current weight, in ``[min_weight, max_weight]``.
         dssim: DSSIM measured at the current step (use the worst photo of the batch so that every
-            photo keeps its SSIM floor).
+            photo keeps its floor).
         budget: DSSIM the constraint allows, > 0.
         min_weight: lower bound (default 1/128).
         max_weight: upper bound (default 128).
