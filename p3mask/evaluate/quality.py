@@ -6,9 +6,8 @@ around it, at the photo's resolution) and on the whole photo. Butteraugli (libjx
 ``butteraugli_main``, when installed) is the independent audit the optimiser never sees: its max on the
 face in context is reported beside it. CIEDE2000 (mean, and the share of pixels over 3 after a 1-px
 blur) is measured on the face box. SSIM is the measure Chameleon constrained before
-(:func:`p3mask.protect.ssim.face_ssim` (:func:`p3mask.protect.ssim.face_ssim`: per-pixel SSIM map
-with an 11-tap Gaussian window, averaged over channels, then over a region with a weight map). The face region of a photo is the
-coverage of the key's canonical frame warped onto the face (:func:`face_region`): exactly the pixels a
+(:func:`p3mask.protect.ssim.face_ssim`: per-pixel SSIM map with an 11-tap Gaussian window, averaged
+over channels, then over a region with a weight map). The face region of a photo is the coverage of the key's canonical frame warped onto the face (:func:`face_region`): exactly the pixels a
 mask can change. PSNR uses the same weights on the squared error.
 
 LPIPS (Zhang et al., CVPR 2018) is not computed: its backbones (AlexNet/VGG ImageNet weights) are

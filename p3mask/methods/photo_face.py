@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -128,6 +128,8 @@ class PhotoFace:
     offset: tuple[int, int]
     window: torch.Tensor
     context: tuple[int, int, int, int] | None = None
+    # SSIMULACRA2 of the clean face in context, built on first use (its pyramid is filtered once per face)
+    _measure: SSIMULACRA2Reference | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def build(
@@ -184,7 +186,7 @@ class PhotoFace:
         if self.context is None:
             return x, math.nan
         y0, y1, x0, x1 = self.context
-        if getattr(self, "_measure", None) is None:
+        if self._measure is None:
             self._measure = SSIMULACRA2Reference(self.full[..., y0:y1, x0:x1])
         return x, float(self._measure(x[..., y0:y1, x0:x1]))
 
