@@ -119,8 +119,8 @@ def paste_quality_flops(data: TrainingSet, to_frame: torch.Tensor, config: Chame
     backward, over all photos in batches of ``batch``."""
     total = 0
     with torch.no_grad():
-        _, coverage = composite(data.regions, data.valid, torch.zeros(3, *config.frame_size, device=data.regions.device),
-                                to_frame)
+        nothing = torch.zeros(3, *config.frame_size, device=data.regions.device)
+        _, coverage = composite(data.regions, data.valid, nothing, to_frame)
     perceptual = PerceptualLoss(data.regions, data.contexts, coverage)  # as learning builds it, once
     for idx in torch.arange(len(data), device=data.regions.device).split(batch):
         delta = torch.zeros(3, *config.frame_size, device=data.regions.device, requires_grad=True)

@@ -295,7 +295,9 @@ class OutputPlan:
     refused: list[FileOutcome]
 
 
-def plan_outputs(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike, overwrite: bool = False) -> OutputPlan:
+def plan_outputs(
+    inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike, overwrite: bool = False
+) -> OutputPlan:
     """Pair each input photo with its output in ``out_dir`` and refuse, per file, what must not be written.
 
     Files named directly keep their name; files found in a folder keep their path inside that folder.

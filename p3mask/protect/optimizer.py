@@ -16,7 +16,8 @@
    ``epsilon`` and each chroma component by ``chroma_ratio * epsilon`` (people see skin-tone shifts
    first). ``loss = -sum_m w_m angle_m + lambda * mean(max(0, P - budget))`` with the perceptual loss
    ``P = (100 - SSIMULACRA2) / 100`` of each photo's face in context (:class:`PerceptualLoss`:
-   differentiable, the clean side computed once) and the adaptive ``lambda`` of :mod:`p3mask.protect.penalty` (driven by the batch's
+   differentiable, the clean side computed once) and the adaptive ``lambda`` of
+   :mod:`p3mask.protect.penalty` (driven by the batch's
    mean or worst ``P``, ``config.penalty_on``). After learning, each training photo gets the largest
    strength <= 1 of the mask that keeps its SSIMULACRA2 at the preset's floor
    (:func:`p3mask.protect.floor.strongest_within_floor`, the rule

@@ -114,7 +114,9 @@ def srgb_to_linear(x: torch.Tensor) -> torch.Tensor:
 
 
 @functools.lru_cache(maxsize=16)
-def _xyb_maps(dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def _xyb_maps(
+    dtype: torch.dtype, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """1x1-convolution weights: linear RGB -> opsin mix, and cube roots -> positive XYB (plus its offset).
 
     With ``r_i = cbrt(mix_i)`` and ``k = cbrt(bias)``: X = (r0 - r1) / 2, Y = (r0 + r1) / 2 - k and
@@ -343,7 +345,9 @@ class SSIMULACRA2Reference:
         height, width = reference.shape[-2:]
         box = (0, height, 0, width) if changed is None else tuple(int(v) for v in changed)
         if not (0 <= box[0] < box[1] <= height and 0 <= box[2] < box[3] <= width):
-            raise ValueError(f"changed: expected a non-empty box (y0, y1, x0, x1) inside {height}x{width}, got {changed}")
+            raise ValueError(
+                f"changed: expected a non-empty box (y0, y1, x0, x1) inside {height}x{width}, got {changed}"
+            )
         self.changed = box
         self._taps = _gaussian_taps(reference.dtype, reference.device)
         self._scales: list[_ReferenceScale] = []
@@ -367,7 +371,9 @@ class SSIMULACRA2Reference:
             raise ValueError(f"distorted: expected (B,{self.shape[0]},{self.shape[1]},{self.shape[2]}) like the "
                              f"reference, got {tuple(distorted.shape)}")
         if self._batch > 1 and distorted.shape[0] != self._batch:
-            raise ValueError(f"distorted: expected a batch of {self._batch} like the reference, got {distorted.shape[0]}")
+            raise ValueError(
+                f"distorted: expected a batch of {self._batch} like the reference, got {distorted.shape[0]}"
+            )
         y0, y1, x0, x1 = self.changed
         linear = srgb_to_linear(distorted[..., y0:y1, x0:x1].to(self._taps.dtype).contiguous())
         terms = []
@@ -397,7 +403,8 @@ def ssimulacra2(reference: torch.Tensor, distorted: torch.Tensor) -> torch.Tenso
     _check_images("distorted", distorted)
     if reference.shape[0] not in (1, distorted.shape[0]) or reference.shape[1:] != distorted.shape[1:]:
         raise ValueError(
-            f"reference and distorted must have the same shape, got {tuple(reference.shape)} and {tuple(distorted.shape)}"
+            "reference and distorted must have the same shape, "
+            f"got {tuple(reference.shape)} and {tuple(distorted.shape)}"
         )
     return SSIMULACRA2Reference(reference).score(distorted)
 
@@ -409,4 +416,6 @@ class SSIMULACRA2(nn.Module):
         return ssimulacra2(reference, distorted)
 
 
-__all__ = ["NUM_SCALES", "SSIMULACRA2", "SSIMULACRA2Reference", "linear_to_xyb", "num_scales", "srgb_to_linear", "ssimulacra2"]
+__all__ = [
+    "NUM_SCALES", "SSIMULACRA2", "SSIMULACRA2Reference", "linear_to_xyb", "num_scales", "srgb_to_linear", "ssimulacra2",
+]
