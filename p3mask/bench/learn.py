@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from p3mask.bench.machine import machine_info, thread_count
+from p3mask.bench.machine import machine_info, peak_gflops, thread_count
 from p3mask.datasets.lfw import load_lfw
 from p3mask.face.align import paste_from_crop
 from p3mask.face.detect import Detections, FaceDetector
@@ -215,6 +215,7 @@ def run_learn(root=None, user: str | None = None, photos: int = TARGET_PHOTOS, p
         flops = step_flops(result, _training_set(images, config, models, detector.detector).to(device),
                            models, config)
         machine["load_average_after"] = machine_info()["load_average"]
+        peak = peak_gflops(device)
     epoch_s = [stats.seconds for stats in result.fit.history]
     optimisation_s = sum(epoch_s)
     total_s = load_models_s + load_photos_s + result.seconds
@@ -232,7 +233,9 @@ def run_learn(root=None, user: str | None = None, photos: int = TARGET_PHOTOS, p
         "detector_calls": detector.calls,
         "epoch_seconds": epoch_s, "epoch_seconds_mean": statistics.fmean(epoch_s),
         "flops": {**flops, "counted": FLOPS_COUNTED},
-        "gflops_per_s": flops["total"] / optimisation_s / 1e9 if optimisation_s > 0 else None,
+        "gflops_per_s": (gflops := flops["total"] / optimisation_s / 1e9 if optimisation_s > 0 else None),
+        "peak_gflops_per_s": peak,
+        "share_of_peak": {k: gflops / v for k, v in peak.items()} if gflops else None,
         "threads": machine["torch_threads"], "opencv_threads": machine["opencv_threads"],
         "quality_min": result.key.quality_min, "quality_mean": result.key.quality_mean,
         "quality_floor": result.key.quality_floor,
