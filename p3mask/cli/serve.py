@@ -56,6 +56,7 @@ def _bind(host: str, port: int) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host.strip("[]"), port))
+    sock.listen(128)  # connections made once the address is printed wait for the server to start
     return sock
 
 
@@ -97,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
             print("no desktop found: open the address above in a browser", flush=True)
     try:
         server.run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn passes Ctrl+C on once it has shut down: the way to stop, not a failure
+        pass
     finally:
         store.close()
         worker.shutdown()

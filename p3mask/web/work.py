@@ -109,16 +109,22 @@ def _nearest(detections, box) -> int | None:
     return k if box[0] <= x <= box[2] and box[1] <= y <= box[3] else None
 
 
+def verdict_models(key: P3Mask) -> list[str]:
+    """The recognisers a protected photo is judged by: the key's team and its match model (the key holds
+    their references to the user)."""
+    return [name for name in dict.fromkeys([*key.team, key.match_model]) if name in key.references]
+
+
 def verdicts(models: _Models, key: P3Mask, original: torch.Tensor, protected: torch.Tensor, box) -> list[dict]:
-    """For each recogniser the key holds a reference for: does it still match the user on the protected
-    face (re-detected in the saved copy, as a recogniser would), and did it on the original?"""
+    """For each of :func:`verdict_models`: does it still match the user on the protected face
+    (re-detected in the saved copy, as a recogniser would), and did it on the original?"""
     found = {}
     for label, image in (("clean", original), ("protected", protected)):
         det = models.detector.detect(image)
         k = _nearest(det, box)
         found[label] = (image, det.landmarks[k:k + 1]) if k is not None else None
     out = []
-    for name in key.references:
+    for name in verdict_models(key):
         threshold = key.match_threshold if name == key.match_model else match_threshold(name)
         model = models.model(name)
         scores = {label: float(face_scores(model, key.references[name], *where)[0]) if where else None
@@ -130,7 +136,8 @@ def verdicts(models: _Models, key: P3Mask, original: torch.Tensor, protected: to
         elif after is None:
             text = f"{name}: no face found in the protected photo (it cannot match you)"
         else:
-            text = f"{name} still matches you" if matched else f"{name} no longer matches you"
+            verdict = "still matches you" if matched else "no longer matches you"
+            text = f"{name} {verdict} (score {after:.2f}; it matches from {threshold:.2f})"
         out.append({"model": name, "clean": scores["clean"], "protected": after, "threshold": threshold,
                     "matched": matched, "text": text})
     return out
