@@ -70,10 +70,14 @@ def _has_desktop() -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from p3mask.cli.reporting import fail
-    from p3mask.web.app import build_app
+
+    try:
+        import uvicorn
+        from p3mask.web.app import build_app
+    except ModuleNotFoundError as exc:
+        return fail("serve", f"the web page needs {exc.name}: install p3mask with its web extra "
+                             "(pip install -e '.[web]', or run scripts/setup.sh)")
     from p3mask.web.sessions import SessionStore
     from p3mask.web.work import Worker
 

@@ -17,3 +17,17 @@ def test_loopback_and_the_warning_off_it():
     assert exposure_warning("127.0.0.1") is None
     assert "anyone who can reach this machine" in exposure_warning("0.0.0.0")
     assert page_url("0.0.0.0", 8000) == "http://127.0.0.1:8000/" and page_url("::1", 9) == "http://[::1]:9/"
+
+
+def test_a_port_in_use_is_a_clear_error(capsys):
+    import socket
+
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    port = busy.getsockname()[1]
+    try:
+        assert run(build_parser().parse_args(["serve", "--no-browser", "--port", str(port)])) == 2
+    finally:
+        busy.close()
+    assert f"p3mask serve: cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
