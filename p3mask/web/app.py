@@ -182,6 +182,13 @@ def build_app(store: SessionStore, worker: work.Worker, loopback: bool = True) -
         photo = session.photo(request.path_params["pid"])
         return JSONResponse(await run(work.protect_photo, session, photo, session.key))
 
+    async def judge(request: Request) -> Response:
+        session = session_of(request)
+        output = session.outputs.get(request.path_params["fid"])
+        if output is None or output.source is None or session.key is None:
+            return _error("no such protected photo in this page", 404)
+        return JSONResponse({"verdicts": await run(work.judge_output, output, session.key)})
+
     async def unlock(request: Request) -> Response:
         session = session_of(request)
         if session.unlock_key is None:
@@ -246,6 +253,7 @@ def build_app(store: SessionStore, worker: work.Worker, loopback: bool = True) -
         Route(f"{s}/key.p3m", download_key),
         Route(s + "/key/{purpose:str}", load_key, methods=["POST"]),
         Route(s + "/protect/{pid:str}", protect, methods=["POST"]),
+        Route(s + "/verdicts/{fid:str}", judge, methods=["POST"]),
         Route(s + "/unlock/{pid:str}", unlock, methods=["POST"]),
         Route(s + "/file/{kind:str}/{fid:str}", output_file),
         Route(f"{s}/protected.zip", protected_zip),

@@ -57,6 +57,8 @@ class Output:
 
     path: Path
     name: str  # download name
+    source: StoredPhoto | None = None  # the photo it was made from (protected copies)
+    box: tuple[float, float, float, float] | None = None  # the protected face judged by the verdicts
 
 
 @dataclass

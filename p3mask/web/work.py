@@ -228,12 +228,16 @@ def protect_photo(models: _Models, session: Session, photo: StoredPhoto, key: P3
     if not outcome.ok:
         return {**result, "error": outcome.error}
     output_id = secrets.token_urlsafe(9)
+    chosen = next(f for f in outcome.report.faces if f.protected)
     with session.lock:
-        session.outputs[output_id] = Output(outcome.output, f"protected_{photo.name}")
+        session.outputs[output_id] = Output(outcome.output, f"protected_{photo.name}", photo, chosen.box)
         session.protected.append(output_id)
-    chosen = [f for f in outcome.report.faces if f.protected]
-    original, protected = load_image(photo.path), load_image(outcome.output)
-    return {**result, "output": output_id, "verdicts": verdicts(models, key, original, protected, chosen[0].box)}
+    return {**result, "output": output_id}
+
+
+def judge_output(models: _Models, output: Output, key: P3Mask) -> list[dict]:
+    """The :func:`verdicts` on one protected copy (asked for once the copy is shown: they take longer)."""
+    return verdicts(models, key, load_image(output.source.path), load_image(output.path), output.box)
 
 
 def unlock_photo(models: _Models, session: Session, photo: StoredPhoto, key: P3Mask) -> dict:

@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,20 +28,25 @@ class Server:
     url: str
     folder: Path
     process: subprocess.Popen
-    stderr: str = ""
+    log: Path | None = None  # its stderr (a file, so that a long log never blocks the server)
+    stderr: str = ""  # what it wrote there, once stopped
 
     def stop(self, timeout: float = 30.0) -> str:
         """SIGINT (Ctrl+C), wait for the exit; returns what it printed after the address."""
         self.process.send_signal(signal.SIGINT)
-        out, err = self.process.communicate(timeout=timeout)
-        self.stderr += err
+        out, _ = self.process.communicate(timeout=timeout)
+        if self.log is not None:
+            self.stderr = self.log.read_text()
+            self.log.unlink(missing_ok=True)
         return out
 
 
 def start_server(*flags: str, timeout: float = 60.0) -> Server:
     """``python -m p3mask serve --no-browser FLAGS`` from this checkout; waits for its address."""
-    process = subprocess.Popen([sys.executable, "-m", "p3mask", "serve", "--no-browser", *flags], cwd=ROOT,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = Path(tempfile.mkstemp(prefix="p3mask-serve-", suffix=".log")[1])
+    with open(log, "w") as err:
+        process = subprocess.Popen([sys.executable, "-m", "p3mask", "serve", "--no-browser", *flags], cwd=ROOT,
+                                   stdout=subprocess.PIPE, stderr=err, text=True)
     url = folder = None
     deadline = time.monotonic() + timeout
     while (url is None or folder is None) and time.monotonic() < deadline:
@@ -51,9 +57,9 @@ def start_server(*flags: str, timeout: float = 60.0) -> Server:
         folder = folder or (FOLDER_LINE.search(line) and FOLDER_LINE.search(line).group(1))
     if url is None or folder is None:
         process.kill()
-        out, err = process.communicate()
-        pytest.fail(f"p3mask serve did not print its address: {out}{err}")
-    return Server(url, Path(folder), process)
+        out, _ = process.communicate()
+        pytest.fail(f"p3mask serve did not print its address: {out}{log.read_text()}")
+    return Server(url, Path(folder), process, log=log)
 
 
 def chromium_path() -> str | None:
