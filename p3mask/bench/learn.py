@@ -38,7 +38,7 @@ from p3mask.models.base import FaceRecognizer
 from p3mask.models.thresholds import match_threshold
 from p3mask.protect.chameleon import LearnResult, learn, resolve_device
 from p3mask.protect.config import ChameleonConfig, get_config
-from p3mask.protect.optimizer import perceptual_loss
+from p3mask.protect.optimizer import PerceptualLoss, composite
 from p3mask.protect.trainset import TrainingSet, build_training_set, model_frames
 
 TARGET_SECONDS = 60.0  # the issue: <= 60 s wall ...
@@ -118,6 +118,10 @@ def paste_quality_flops(data: TrainingSet, to_frame: torch.Tensor, config: Chame
     """FLOPs of pasting the mask and the perceptual loss (SSIMULACRA2 of the face in context), forward and
     backward, over all photos in batches of ``batch``."""
     total = 0
+    with torch.no_grad():
+        _, coverage = composite(data.regions, data.valid, torch.zeros(3, *config.frame_size, device=data.regions.device),
+                                to_frame)
+    perceptual = PerceptualLoss(data.regions, data.contexts, coverage)  # as learning builds it, once
     for idx in torch.arange(len(data), device=data.regions.device).split(batch):
         delta = torch.zeros(3, *config.frame_size, device=data.regions.device, requires_grad=True)
         regions, valid = data.regions[idx], data.valid[idx]
@@ -125,7 +129,7 @@ def paste_quality_flops(data: TrainingSet, to_frame: torch.Tensor, config: Chame
         def step():
             pasted, cover = paste_from_crop(delta.expand(len(idx), -1, -1, -1), to_frame[idx], regions.shape[-2:])
             protected = (regions + pasted * cover * valid).clamp(0, 1)
-            perceptual_loss(regions, protected, data.contexts[idx.cpu()], config.perceptual_downsample).mean().backward()
+            perceptual(protected, idx).mean().backward()
 
         total += _counted(step)
     return total

@@ -107,33 +107,41 @@ def num_scales(height: int, width: int) -> int:
 
 def srgb_to_linear(x: torch.Tensor) -> torch.Tensor:
     """The sRGB transfer curve inverted: ``(..)`` sRGB in [0, 1] -> linear light in [0, 1]."""
-    curve = ((x.clamp_min(0.04045) + 0.055) / 1.055) ** 2.4  # clamped so the unused branch has no NaN grad
+    # x ** 2.4 as exp(2.4 log x): the same values, about twice as fast on CPU (vectorised exp and log);
+    # clamped so the unused branch has no NaN gradient
+    curve = torch.exp(2.4 * torch.log((x.clamp_min(0.04045) + 0.055) / 1.055))
     return torch.where(x <= 0.04045, x / 12.92, curve)
 
 
 @functools.lru_cache(maxsize=16)
 def _xyb_maps(dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """1x1-convolution weights: linear RGB -> opsin mix, and cube roots -> positive XYB (plus its offset).
+    """Colour-mixing matrices: linear RGB -> opsin mix, and cube roots -> positive XYB (plus its offset).
 
     With ``r_i = cbrt(mix_i)`` and ``k = cbrt(bias)``: X = (r0 - r1) / 2, Y = (r0 + r1) / 2 - k and
     B = r2 - k; made positive, X*14 + 0.42, Y + 0.01 and B - Y + 0.55 = r2 - (r0 + r1) / 2 + 0.55.
     """
-    opsin = torch.tensor(_OPSIN, dtype=dtype, device=device).view(3, 3, 1, 1)
+    opsin = torch.tensor(_OPSIN, dtype=dtype, device=device)
     roots = torch.tensor([[7.0, -7.0, 0.0], [0.5, 0.5, 0.0], [-0.5, -0.5, 1.0]], dtype=dtype, device=device)
     cube_bias = _OPSIN_BIAS ** (1.0 / 3.0)
     offset = torch.tensor([0.42, 0.01 - cube_bias, 0.55], dtype=dtype, device=device)
     bias = torch.full((3,), _OPSIN_BIAS, dtype=dtype, device=device)
-    return opsin, bias, roots.view(3, 3, 1, 1), offset
+    return opsin, bias, roots, offset
+
+
+def _mix(x: torch.Tensor, matrix: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """``matrix @ pixel + bias`` for every pixel of ``(B, 3, H, W)``: one matmul over the channel axis (on a
+    channels-last tensor a view, and far faster on CPU than a 1x1 convolution in that layout)."""
+    return F.linear(x.permute(0, 2, 3, 1), matrix, bias).permute(0, 3, 1, 2)
 
 
 def linear_to_xyb(linear: torch.Tensor, centre: torch.Tensor | None = None) -> torch.Tensor:
     """Linear RGB ``(B, 3, H, W)`` -> SSIMULACRA2's positive XYB ``(B, 3, H, W)`` (channels X, Y, B),
     minus ``centre`` ``(3,)`` when given."""
     opsin, bias, roots, offset = _xyb_maps(linear.dtype, linear.device)
-    mixed = F.conv2d(linear, opsin, bias)
+    mixed = _mix(linear, opsin, bias)  # > 0: the bias is positive and linear light is not negative
     if centre is not None:
         offset = offset - centre
-    return F.conv2d(mixed.clamp_min(0.0) ** (1.0 / 3.0), roots, offset)
+    return _mix(torch.exp(torch.log(mixed.clamp_min(0.0)) * (1.0 / 3.0)), roots, offset)  # of the cube roots
 
 
 def _downsample(linear: torch.Tensor) -> torch.Tensor:
@@ -149,24 +157,26 @@ def _gaussian_taps(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
 
 def _pad(xyb: torch.Tensor, fill: torch.Tensor) -> torch.Tensor:
     """The reference's borders, ``RADIUS`` pixels each side of ``(B, 3, H, W)``: ``fill`` ``(3,)`` along
-    W (the value that stands for 0 in centred XYB), then symmetric (edge-repeating) along H."""
-    b, c, h, _ = xyb.shape
-    side = fill.view(1, c, 1, 1).expand(b, c, h, RADIUS)
-    xyb = torch.cat([side, xyb, side], dim=3)
-    return torch.cat([xyb[:, :, :RADIUS].flip(2), xyb, xyb[:, :, h - RADIUS :].flip(2)], dim=2)
+    W (the value that stands for 0 in centred XYB), then symmetric (edge-repeating) along H. Channels-last
+    in, channels-last out."""
+    b, c, h, w = xyb.shape
+    wide = fill.view(1, c, 1, 1).expand(b, c, h, w + 2 * RADIUS).contiguous(memory_format=torch.channels_last)
+    wide[..., RADIUS:-RADIUS] = xyb
+    return torch.cat([wide[:, :, :RADIUS].flip(2), wide, wide[:, :, h - RADIUS :].flip(2)], dim=2)
 
 
 def _blur(padded: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
     """Separable Gaussian of a padded ``(N, C, H + 2R, W + 2R)`` stack -> ``(N, C, H, W)``.
 
-    Depthwise convolutions on a channels-last copy: on CPU about ten times faster than one-channel
-    planes (oneDNN vectorises across channels there).
+    Depthwise convolutions on channels-last tensors: on CPU about ten times faster than one-channel
+    planes (oneDNN vectorises across channels there). The result stays channels-last (the scores keep
+    every map in that layout, so no copy is made between the blurs and the element-wise terms).
     """
     c = padded.shape[1]
     padded = padded.contiguous(memory_format=torch.channels_last)
     vertical = taps.view(1, 1, -1, 1).expand(c, 1, -1, 1).contiguous()
     horizontal = taps.view(1, 1, 1, -1).expand(c, 1, 1, -1).contiguous()
-    return F.conv2d(F.conv2d(padded, vertical, groups=c), horizontal, groups=c).contiguous()
+    return F.conv2d(F.conv2d(padded, vertical, groups=c), horizontal, groups=c)
 
 
 def _root(mean: torch.Tensor, exponent: float) -> torch.Tensor:
@@ -175,10 +185,12 @@ def _root(mean: torch.Tensor, exponent: float) -> torch.Tensor:
     return torch.where(positive, torch.where(positive, mean, torch.ones_like(mean)) ** exponent, 0.0)
 
 
-def _pool(maps: torch.Tensor) -> torch.Tensor:
-    """``(B, 3, H, W)`` non-negative map -> ``(B, 3, 2)``: its mean and its 4-norm per channel."""
+def _pool(maps: torch.Tensor, count: int) -> torch.Tensor:
+    """``(B, 3, h, w)`` non-negative map, zero outside these ``h x w`` of a scale's ``count`` pixels ->
+    ``(B, 3, 2)``: the mean and the 4-norm per channel over all ``count`` pixels."""
     squared = maps * maps
-    return torch.stack([maps.mean(dim=(2, 3)), _root((squared * squared).mean(dim=(2, 3)), 0.25)], dim=-1)
+    sums = torch.stack([maps.sum(dim=(2, 3)), (squared * squared).sum(dim=(2, 3))], dim=-1) / count
+    return torch.stack([sums[..., 0], _root(sums[..., 1], 0.25)], dim=-1)
 
 
 def _to_score(weighted: torch.Tensor) -> torch.Tensor:
@@ -187,23 +199,71 @@ def _to_score(weighted: torch.Tensor) -> torch.Tensor:
     return torch.where(s > 0, 100.0 - 10.0 * _root(s.clamp_min(0.0), _EXPONENT), 100.0)
 
 
+Box = tuple[int, int, int, int]  # y0, y1, x0, x1: rows y0..y1-1 and columns x0..x1-1
+
+
+def _halve(box: Box) -> Box:
+    """The pixels of the next (2x2 box mean) scale that depend on the pixels of ``box``."""
+    y0, y1, x0, x1 = box
+    return y0 // 2, (y1 + 1) // 2, x0 // 2, (x1 + 1) // 2
+
+
+def _grow(box: Box, by: int, height: int, width: int) -> Box:
+    y0, y1, x0, x1 = box
+    return max(y0 - by, 0), min(y1 + by, height), max(x0 - by, 0), min(x1 + by, width)
+
+
 class _ReferenceScale:
-    """What one scale needs from the reference: its padded XYB, blurred mean, variance and edge term.
+    """What one scale needs from the reference, on the part of it a change can reach.
+
+    A distorted image may differ from the reference only inside ``changed`` (this scale's pixels); every
+    map of SSIMULACRA2 is then zero beyond ``RADIUS`` pixels from it (the blurs' reach), so the maps are
+    computed on ``maps`` = ``changed`` grown by ``RADIUS`` and pooled over all ``count`` pixels of the
+    scale: the same score as the whole scale, for a fraction of the work when the change is small.
 
     Both sides are centred on the reference's channel means ``c`` (so float32 loses little to the
     cancellation in ``E[x^2] - E[x]^2``); the reference's zero padding along W becomes padding with
     ``-c``, and products of padded values are what the uncentred products would be, so every map equals
     the reference's exactly.
+
+    Attributes:
+        linear: ``(B, 3, H, W)`` the reference's linear RGB at this scale.
+        changed, maps: boxes of this scale (see above).
+        padded: the reference's padded, centred XYB on ``maps`` grown by ``RADIUS`` in padded
+            coordinates (a box of the ``(H + 2R, W + 2R)`` padded scale).
+        mu, var, edge, inv_edge: ``(B, 3, h, w)`` blurred mean, variance, ``|x - mu|`` and
+            ``1 / (1 + |x - mu|)`` on ``maps``.
     """
 
-    def __init__(self, linear: torch.Tensor, taps: torch.Tensor) -> None:
+    def __init__(self, linear: torch.Tensor, taps: torch.Tensor, changed: Box) -> None:
+        height, width = linear.shape[-2:]
+        self.linear, self.count, self.changed = linear, height * width, changed
+        self.maps = y0, y1, x0, x1 = _grow(changed, RADIUS, height, width)
         self.centre = linear_to_xyb(linear).mean(dim=(0, 2, 3))
-        self.padded = _pad(linear_to_xyb(linear, self.centre), -self.centre)
+        self.padded = _pad(linear_to_xyb(linear, self.centre), -self.centre)[..., y0 : y1 + 2 * RADIUS,
+                                                                              x0 : x1 + 2 * RADIUS]
         moments = _blur(torch.cat([self.padded, self.padded * self.padded], dim=1), taps)
         self.mu = moments[:, :3]
         self.var = moments[:, 3:] - self.mu * self.mu
         self.edge = (_inner(self.padded) - self.mu).abs()
         self.inv_edge = 1.0 / (1.0 + self.edge)
+
+    def distorted_padded(self, linear: torch.Tensor) -> torch.Tensor:
+        """The padded, centred XYB of a distorted image on :attr:`padded`'s box, from ``linear``
+        ``(B, 3, h, w)``, its linear RGB on :attr:`changed` (elsewhere it is the reference's)."""
+        y0, y1, x0, x1 = self.changed
+        height, width = self.linear.shape[-2:]
+        top, left = self.maps[0], self.maps[2]
+        padded = self.padded.expand(linear.shape[0], -1, -1, -1).clone(memory_format=torch.channels_last)
+        rows = slice(y0 + RADIUS - top, y1 + RADIUS - top)
+        padded[:, :, rows, x0 + RADIUS - left : x1 + RADIUS - left] = linear_to_xyb(linear, self.centre)
+        # the symmetric border along H repeats the first and last RADIUS rows: redo it where it is in the box
+        if top == 0 and y0 < RADIUS:
+            padded[:, :, :RADIUS] = padded[:, :, RADIUS : 2 * RADIUS].flip(2)
+        if self.maps[1] == height and y1 > height - RADIUS:
+            end = padded.shape[2]
+            padded[:, :, end - RADIUS :] = padded[:, :, end - 2 * RADIUS : end - RADIUS].flip(2)
+        return padded
 
 
 def _inner(padded: torch.Tensor) -> torch.Tensor:
@@ -211,13 +271,14 @@ def _inner(padded: torch.Tensor) -> torch.Tensor:
 
 
 def _scale_terms(ref: _ReferenceScale, linear: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
-    """``(B, 3, 2, 3)`` pooled terms of one scale: channel, norm, (SSIM map, artefact, detail loss).
+    """``(B, 3, 2, 3)`` pooled terms of one scale: channel, norm, (SSIM map, artefact, detail loss), of
+    the distorted image whose linear RGB on ``ref.changed`` is ``linear``.
 
     Written without the cancellations of the reference's ``1 - num / den`` and ``a / b - 1`` (same
     values, far less float32 rounding): with ``e = E[(x1 - x2)^2] - (mu1 - mu2)^2`` (which equals
     ``var1 + var2 - 2 cov``), ``1 - num / den = (e + (mu1 - mu2)^2 (2 cov + C2)) / (var1 + var2 + C2)``.
     """
-    padded = _pad(linear_to_xyb(linear, ref.centre), -ref.centre)
+    padded = ref.distorted_padded(linear)
     diff = padded - ref.padded
     moments = _blur(torch.cat([padded, padded * padded, diff * diff], dim=1), taps)
     mu = moments[:, :3]
@@ -227,7 +288,21 @@ def _scale_terms(ref: _ReferenceScale, linear: torch.Tensor, taps: torch.Tensor)
     spread = moments[:, 6:] - mu_diff2  # var1 + var2 - 2 cov
     ssim = ((spread + mu_diff2 * (var_sum - spread + C2)) / (var_sum + C2)).clamp_min(0.0)
     edge = ((_inner(padded) - mu).abs() - ref.edge) * ref.inv_edge
-    return torch.stack([_pool(ssim), _pool(edge.clamp_min(0.0)), _pool((-edge).clamp_min(0.0))], dim=-1)
+    count = ref.count
+    return torch.stack([_pool(ssim, count), _pool(edge.clamp_min(0.0), count), _pool((-edge).clamp_min(0.0), count)],
+                       dim=-1)
+
+
+def _next_linear(ref: _ReferenceScale, linear: torch.Tensor, changed: Box) -> torch.Tensor:
+    """The distorted linear RGB of the next scale on its ``changed`` box, from ``linear`` on ``ref.changed``
+    (the 2x2 box means of the pixels it covers, the reference's pixels where the change is not)."""
+    y0, y1, x0, x1 = changed
+    height, width = ref.linear.shape[-2:]
+    rows, cols = slice(2 * y0, min(2 * y1, height)), slice(2 * x0, min(2 * x1, width))
+    block = ref.linear[:, :, rows, cols].expand(linear.shape[0], -1, -1, -1).clone()
+    cy0, cy1, cx0, cx1 = ref.changed
+    block[:, :, cy0 - 2 * y0 : cy1 - 2 * y0, cx0 - 2 * x0 : cx1 - 2 * x0] = linear
+    return _downsample(block)
 
 
 class SSIMULACRA2Reference:
@@ -239,9 +314,16 @@ class SSIMULACRA2Reference:
     equal :func:`ssimulacra2` of the same pair (float rounding). Differentiable in the distorted images;
     wrap calls in ``torch.no_grad()`` when only the score is needed.
 
+    When the distorted images differ from the reference only inside a box (``changed``: a mask pasted
+    on a face), only the pixels a change there can reach are measured, at every scale: the same score
+    (the maps are zero elsewhere), several times faster for a box of a quarter of the image. Pixels of
+    a distorted image outside the box are then not read: they are taken to be the reference's.
+
     Args:
         reference: ``(1, 3, H, W)`` or ``(B, 3, H, W)`` RGB in [0, 1], sides of at least 8 pixels. With
             ``B > 1`` each distorted batch must have the same ``B`` (pairs scored item by item).
+        changed: ``(y0, y1, x0, x1)``, the rows ``y0..y1-1`` and columns ``x0..x1-1`` where distorted
+            images may differ from the reference (default: the whole image).
 
     Example:
         >>> import torch
@@ -251,16 +333,21 @@ class SSIMULACRA2Reference:
         torch.Size([2])
     """
 
-    def __init__(self, reference: torch.Tensor) -> None:
+    def __init__(self, reference: torch.Tensor, changed: Box | None = None) -> None:
         _check_images("reference", reference)
         self.shape = tuple(reference.shape[1:])
+        height, width = reference.shape[-2:]
+        box = (0, height, 0, width) if changed is None else tuple(int(v) for v in changed)
+        if not (0 <= box[0] < box[1] <= height and 0 <= box[2] < box[3] <= width):
+            raise ValueError(f"changed: expected a non-empty box (y0, y1, x0, x1) inside {height}x{width}, got {changed}")
+        self.changed = box
         self._taps = _gaussian_taps(reference.dtype, reference.device)
         self._scales: list[_ReferenceScale] = []
-        linear = srgb_to_linear(reference)
-        for index in range(num_scales(*reference.shape[-2:])):
+        linear = srgb_to_linear(reference).contiguous(memory_format=torch.channels_last)
+        for index in range(num_scales(height, width)):
             if index:
-                linear = _downsample(linear)
-            self._scales.append(_ReferenceScale(linear, self._taps))
+                linear, box = _downsample(linear), _halve(box)
+            self._scales.append(_ReferenceScale(linear, self._taps, box))
         count = len(self._scales)
         # the weights are consumed in order over (channel, measured scale, norm, term), so with fewer
         # scales only the first 18 per scale are used (the module docstring, point 4)
@@ -277,11 +364,13 @@ class SSIMULACRA2Reference:
                              f"reference, got {tuple(distorted.shape)}")
         if self._batch > 1 and distorted.shape[0] != self._batch:
             raise ValueError(f"distorted: expected a batch of {self._batch} like the reference, got {distorted.shape[0]}")
-        linear = srgb_to_linear(distorted.to(self._taps.dtype))
+        y0, y1, x0, x1 = self.changed
+        linear = srgb_to_linear(distorted[..., y0:y1, x0:x1].to(self._taps.dtype))
+        linear = linear.contiguous(memory_format=torch.channels_last)
         terms = []
         for index, ref in enumerate(self._scales):
             if index:
-                linear = _downsample(linear)
+                linear = _next_linear(self._scales[index - 1], linear, ref.changed)
             terms.append(_scale_terms(ref, linear, self._taps))
         weighted = (torch.stack(terms, dim=2) * self._weights).sum(dim=(1, 2, 3, 4))
         return _to_score(weighted)
