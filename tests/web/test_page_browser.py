@@ -161,7 +161,9 @@ def test_make_key_protect_and_unlock(browser, server, shots, tmp_path, capsys):
     start = time.perf_counter()
     page.set_input_files("#protect-files", [str(new[2])])
     wait_results(page, "#protect-list", 3)
-    protect_s = time.perf_counter() - start
+    page.wait_for_function("(() => { const img = document.querySelector('#protect-list .result .after-img'); "
+                           "return img && img.complete && img.naturalWidth === 250; })()")
+    protect_s = time.perf_counter() - start  # the protected copy is on screen
     page.wait_for_function("document.querySelectorAll('#protect-list .result[data-verdicts]').length == 3",
                            timeout=120_000)
     verdict_s = time.perf_counter() - start
