@@ -64,27 +64,41 @@ async def _body(request: Request, name: str) -> bytes:
     return data
 
 
+async def _json(request: Request) -> dict:
+    """The request's JSON object; ``{}`` when the body is not one."""
+    try:
+        body = await request.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
 def _file_name(request: Request, fallback: str) -> str:
     return display_name(unquote(request.headers.get("x-file-name", "")), fallback)
 
 
-def build_app(store: SessionStore, worker: work.Worker, loopback: bool = True) -> Starlette:
-    """The application over ``store`` and ``worker``; ``loopback``: accept local host names only."""
+class PageApi:
+    """The request handlers of the page, over one :class:`SessionStore` and one :class:`work.Worker`."""
 
-    def session_of(request: Request) -> Session:
-        return store.get(request.path_params["sid"])
+    def __init__(self, store: SessionStore, worker: work.Worker) -> None:
+        self.store, self.worker = store, worker
 
-    async def run(fn, *args):
-        return await asyncio.wrap_future(worker.submit(fn, *args))
+    def session_of(self, request: Request) -> Session:
+        """The tab's session named in the path (``KeyError``, a 404 for the page, when there is none)."""
+        return self.store.get(request.path_params["sid"])
 
-    async def index(request: Request) -> Response:
+    async def run(self, fn, *args):
+        """``fn(models, *args)`` on the worker's quick thread, awaited without blocking the server."""
+        return await asyncio.wrap_future(self.worker.submit(fn, *args))
+
+    async def index(self, request: Request) -> Response:
         return HTMLResponse(page_html(), headers={"Cache-Control": "no-store"})
 
-    async def new_session(request: Request) -> Response:
-        return JSONResponse({"session": store.create().id})
+    async def new_session(self, request: Request) -> Response:
+        return JSONResponse({"session": self.store.create().id})
 
-    async def upload_photo(request: Request) -> Response:
-        session = session_of(request)
+    async def upload_photo(self, request: Request) -> Response:
+        session = self.session_of(request)
         name = _file_name(request, "photo")
         try:
             data = await _body(request, name)
@@ -96,17 +110,18 @@ def build_app(store: SessionStore, worker: work.Worker, loopback: bool = True) -
         return JSONResponse({"id": photo.id, "name": photo.name, "width": photo.info.size[0],
                              "height": photo.info.size[1]})
 
-    async def faces(request: Request) -> Response:
-        session = session_of(request)
-        body = await request.json()
-        photos = [session.photo(i) for i in body.get("ids", [])]
+    async def faces(self, request: Request) -> Response:
+        session = self.session_of(request)
+        body = await _json(request)
+        photos = [session.photo(str(i)) for i in body.get("ids", [])]
         if not photos:
             return _error("no photo given")
-        return JSONResponse({"photos": await run(work.preview_faces, photos, work.learning_config(DEFAULT_PRESET, None))})
+        config = work.learning_config(DEFAULT_PRESET, None)
+        return JSONResponse({"photos": await self.run(work.preview_faces, photos, config)})
 
-    async def start_learning(request: Request) -> Response:
-        session = session_of(request)
-        body = await request.json()
+    async def start_learning(self, request: Request) -> Response:
+        session = self.session_of(request)
+        body = await _json(request)
         if session.learning is not None and not session.learning.finished:
             return _error("a key is already being learned in this page")
         ids = list(body.get("ids", []))
@@ -117,13 +132,13 @@ def build_app(store: SessionStore, worker: work.Worker, loopback: bool = True) -
             user = str(body.get("user") or "me").strip()
             check_user_name(user)
             config = work.learning_config(str(body.get("preset", DEFAULT_PRESET)), int(epochs) if epochs else None)
-            worker.start_learning(session, ids, config, user)
+            self.worker.start_learning(session, ids, config, user)
         except (ValueError, TypeError) as exc:
             return _error(str(exc))
         return JSONResponse({"started": True, "epochs": config.epochs})
 
-    async def learning_events(request: Request) -> Response:
-        job = session_of(request).learning
+    async def learning_events(self, request: Request) -> Response:
+        job = self.session_of(request).learning
         if job is None:
             return _error("no key is being learned in this page", 404)
 
@@ -140,21 +155,21 @@ def build_app(store: SessionStore, worker: work.Worker, loopback: bool = True) -
 
         return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
-    async def stop_learning(request: Request) -> Response:
-        job = session_of(request).learning
+    async def stop_learning(self, request: Request) -> Response:
+        job = self.session_of(request).learning
         if job is not None:
             job.stop.set()
         return JSONResponse({"stopping": job is not None and not job.finished})
 
-    async def download_key(request: Request) -> Response:
-        session = session_of(request)
+    async def download_key(self, request: Request) -> Response:
+        session = self.session_of(request)
         if session.key_path is None:
             return _error("no key was learned in this page", 404)
         return FileResponse(session.key_path, filename=f"{session.key.user}.p3m",
                             media_type="application/octet-stream", headers={"Cache-Control": "no-store"})
 
-    async def load_key(request: Request) -> Response:
-        session = session_of(request)
+    async def load_key(self, request: Request) -> Response:
+        session = self.session_of(request)
         purpose = request.path_params["purpose"]
         if purpose not in ("protect", "unlock"):
             return _error("a key is loaded to protect or to unlock", 404)
@@ -175,29 +190,29 @@ def build_app(store: SessionStore, worker: work.Worker, loopback: bool = True) -
                 session.unlock_key = key
         return JSONResponse({"user": key.user, "preset": key.preset, "photos": key.photos, "team": list(key.team)})
 
-    async def protect(request: Request) -> Response:
-        session = session_of(request)
+    async def protect(self, request: Request) -> Response:
+        session = self.session_of(request)
         if session.key is None:
             return _error("make a key or load your saved key first")
         photo = session.photo(request.path_params["pid"])
-        return JSONResponse(await run(work.protect_photo, session, photo, session.key))
+        return JSONResponse(await self.run(work.protect_photo, session, photo, session.key))
 
-    async def judge(request: Request) -> Response:
-        session = session_of(request)
+    async def judge(self, request: Request) -> Response:
+        session = self.session_of(request)
         output = session.outputs.get(request.path_params["fid"])
         if output is None or output.source is None or session.key is None:
             return _error("no such protected photo in this page", 404)
-        return JSONResponse({"verdicts": await run(work.judge_output, output, session.key)})
+        return JSONResponse({"verdicts": await self.run(work.judge_output, output, session.key)})
 
-    async def unlock(request: Request) -> Response:
-        session = session_of(request)
+    async def unlock(self, request: Request) -> Response:
+        session = self.session_of(request)
         if session.unlock_key is None:
             return _error("load the key of the person whose photos these are first")
         photo = session.photo(request.path_params["pid"])
-        return JSONResponse(await run(work.unlock_photo, session, photo, session.unlock_key))
+        return JSONResponse(await self.run(work.unlock_photo, session, photo, session.unlock_key))
 
-    async def output_file(request: Request) -> Response:
-        session = session_of(request)
+    async def output_file(self, request: Request) -> Response:
+        session = self.session_of(request)
         kind, item = request.path_params["kind"], request.path_params["fid"]
         if kind == "photo":
             photo = session.photo(item)
@@ -211,8 +226,8 @@ def build_app(store: SessionStore, worker: work.Worker, loopback: bool = True) -
         return FileResponse(path, filename=name, content_disposition_type="inline" if inline else "attachment",
                             headers={"Cache-Control": "no-store"})
 
-    async def protected_zip(request: Request) -> Response:
-        session = session_of(request)
+    async def protected_zip(self, request: Request) -> Response:
+        session = self.session_of(request)
         outputs = [session.outputs[i] for i in session.protected]
         if not outputs:
             return _error("no photo has been protected in this page", 404)
@@ -233,30 +248,34 @@ def build_app(store: SessionStore, worker: work.Worker, loopback: bool = True) -
                         headers={"Content-Disposition": 'attachment; filename="protected_photos.zip"',
                                  "Cache-Control": "no-store"})
 
-    async def not_found(request: Request, exc: Exception) -> Response:
+    async def not_found(self, request: Request, exc: Exception) -> Response:
         return _error("this page's session has ended (the server was restarted?): reload the page", 404)
 
-    async def missing_photo(request: Request, exc: KeyError) -> Response:
-        if request.path_params.get("sid") in {s.id for s in store.all()}:
+    async def missing_photo(self, request: Request, exc: KeyError) -> Response:
+        if request.path_params.get("sid") in {s.id for s in self.store.all()}:
             return _error(str(exc.args[0]) if exc.args else "not found", 404)
-        return await not_found(request, exc)
+        return await self.not_found(request, exc)
 
+
+def build_app(store: SessionStore, worker: work.Worker, loopback: bool = True) -> Starlette:
+    """The application over ``store`` and ``worker``; ``loopback``: accept local host names only."""
+    api = PageApi(store, worker)
     s = "/api/s/{sid}"
     routes = [
-        Route("/", index),
-        Route("/api/session", new_session, methods=["POST"]),
-        Route(f"{s}/photos", upload_photo, methods=["POST"]),
-        Route(f"{s}/faces", faces, methods=["POST"]),
-        Route(f"{s}/learn", start_learning, methods=["POST"]),
-        Route(f"{s}/learn/events", learning_events),
-        Route(f"{s}/learn/stop", stop_learning, methods=["POST"]),
-        Route(f"{s}/key.p3m", download_key),
-        Route(s + "/key/{purpose:str}", load_key, methods=["POST"]),
-        Route(s + "/protect/{pid:str}", protect, methods=["POST"]),
-        Route(s + "/verdicts/{fid:str}", judge, methods=["POST"]),
-        Route(s + "/unlock/{pid:str}", unlock, methods=["POST"]),
-        Route(s + "/file/{kind:str}/{fid:str}", output_file),
-        Route(f"{s}/protected.zip", protected_zip),
+        Route("/", api.index),
+        Route("/api/session", api.new_session, methods=["POST"]),
+        Route(f"{s}/photos", api.upload_photo, methods=["POST"]),
+        Route(f"{s}/faces", api.faces, methods=["POST"]),
+        Route(f"{s}/learn", api.start_learning, methods=["POST"]),
+        Route(f"{s}/learn/events", api.learning_events),
+        Route(f"{s}/learn/stop", api.stop_learning, methods=["POST"]),
+        Route(f"{s}/key.p3m", api.download_key),
+        Route(s + "/key/{purpose:str}", api.load_key, methods=["POST"]),
+        Route(s + "/protect/{pid:str}", api.protect, methods=["POST"]),
+        Route(s + "/verdicts/{fid:str}", api.judge, methods=["POST"]),
+        Route(s + "/unlock/{pid:str}", api.unlock, methods=["POST"]),
+        Route(s + "/file/{kind:str}/{fid:str}", api.output_file),
+        Route(f"{s}/protected.zip", api.protected_zip),
     ]
     middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=LOOPBACK_HOSTS)] if loopback else []
-    return Starlette(routes=routes, middleware=middleware, exception_handlers={KeyError: missing_photo})
+    return Starlette(routes=routes, middleware=middleware, exception_handlers={KeyError: api.missing_photo})
