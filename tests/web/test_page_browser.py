@@ -29,7 +29,10 @@ STEP_S = 240_000  # ms a learning run may take in the page on a busy 2-core mach
 
 
 def open_page(browser, server):
+    """A new tab on the page (its own session); ``page.js_errors`` collects the page's script errors."""
     page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page.js_errors = []
+    page.on("pageerror", lambda error: page.js_errors.append(str(error)))
     start = time.perf_counter()
     page.goto(server.url)
     page.wait_for_selector("body[data-ready='1']")
@@ -191,6 +194,7 @@ def test_make_key_protect_and_unlock(browser, server, shots, tmp_path, capsys):
         before = float((face(load_image(downloaded[name])) - face(clean)).abs().mean())
         after = float((face(load_image(target)) - face(clean)).abs().mean())
         assert after < before, (name, before, after)
+    assert page.js_errors == []
     with capsys.disabled():
         print(f"\npage load {load_s * 1000:.0f} ms; one 250x250 photo, key loaded: protected copy shown "
               f"{protect_s * 1000:.0f} ms after choosing it, recognisers' verdicts {verdict_s * 1000:.0f} ms")
@@ -222,6 +226,7 @@ def test_bad_uploads_are_explained_on_the_page(browser, server, shots, tmp_path)
     page.set_input_files("#protect-files", str(no_face))
     wait_results(page, "#protect-list", 1)
     assert "make a key or load your saved key first" in page.inner_text("#protect-list")
+    assert page.js_errors == []
 
 
 def test_two_tabs_learn_at_once_each_their_own_key(browser, server, tmp_path):
@@ -238,5 +243,6 @@ def test_two_tabs_learn_at_once_each_their_own_key(browser, server, tmp_path):
         assert page.locator("#learn-error").count() == 0, page.inner_text("#learn-result")
         keys[user] = P3Mask.load(download(page, "#key-download", tmp_path))
         assert (keys[user].user, keys[user].photos) == (user, tabs[user][1])
+    assert all(page.js_errors == [] for page in pages.values())
     match = keys["alice"].match_model
     assert float(keys["alice"].references[match] @ keys["bob"].references[match]) < 0.5  # two people's keys
