@@ -33,26 +33,31 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def unlock_one(source: Path, target: Path, key, detector, args: argparse.Namespace) -> FileOutcome:
-    """Unlock one photo into ``target``; every expected failure is an outcome, not an exception."""
+def unlock_one(source: Path, target: Path, key, detector, min_correlation: float = MIN_CORRELATION,
+               overwrite: bool = False, keep_metadata: bool = False) -> FileOutcome:
+    """Unlock one photo into ``target``; every expected failure is an outcome, not an exception.
+
+    The arguments after ``detector`` are the flags ``--min-correlation``, ``--overwrite`` and
+    ``--keep-metadata`` (the web page calls this too).
+    """
     from p3mask.evaluate.unlock import unlock_image
 
     try:
         image, info = load_image_with_info(source)
     except ImageLoadError as exc:
         return FileOutcome(source, None, None, exc.problem)
-    result = unlock_image(image, key, detector=detector, min_correlation=args.min_correlation)
+    result = unlock_image(image, key, detector=detector, min_correlation=min_correlation)
     if not result.unlocked:
         found = len(result.correlations)
         why = "no face found" if not found else f"no face carries this key's mask ({found} detected)"
         return FileOutcome(source, None, None, f"nothing to unlock: {why}")
     try:
-        save_image(result.image, target, like=info, overwrite=args.overwrite, keep_metadata=args.keep_metadata)
+        save_image(result.image, target, like=info, overwrite=overwrite, keep_metadata=keep_metadata)
     except (WriteError, ValueError) as exc:
         return FileOutcome(source, None, None, f"not written: {exc}")
     corr = ", ".join(f"{c:.2f}" for c in result.correlations.tolist())
     detail = f"{len(result.unlocked)} face(s), mask correlation {corr}"
-    return FileOutcome(source, target, None, notes=(detail, *copy_notes(info, args.keep_metadata)))
+    return FileOutcome(source, target, None, notes=(detail, *copy_notes(info, keep_metadata)))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         print_outcome(outcome, "unlocked", lambda o: "")
     detector = FaceDetector() if plan.jobs else None
     for source, target in plan.jobs:
-        outcome = unlock_one(source, target, key, detector, args)
+        outcome = unlock_one(source, target, key, detector, args.min_correlation, args.overwrite, args.keep_metadata)
         print_outcome(outcome, "unlocked", lambda o: "")
         outcomes.append(outcome)
     return finish_files(outcomes, "unlocked", args.out)

@@ -145,6 +145,13 @@ PRESETS: dict[str, ChameleonConfig] = {
 
 DEFAULT_PRESET = "mid"
 
+# What each preset means to a person (the CLI's --preset help and the web page say the same).
+PRESET_HELP: dict[str, str] = {
+    "low": "change not noticeable side by side; the weakest protection",
+    "mid": "change barely noticeable side by side at full size; the default balance",
+    "high": "change visible up close (grainy skin); the strongest protection",
+}
+
 
 def get_config(preset: str = DEFAULT_PRESET, **overrides) -> ChameleonConfig:
     """A preset, with some fields replaced.

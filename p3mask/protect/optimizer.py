@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -215,6 +215,8 @@ class Chameleon:
         out_dir: if given (a folder, or a :class:`p3mask.protect.visuals.LearnArtefacts`), per-epoch
             masks go to ``jpg/epoch_NNNN.jpg`` in it (and ``npy/`` when asked for), and
             ``before_after.png`` is written at the end.
+        on_epoch: called with each epoch's :class:`EpochStats` as soon as it is done (progress for a
+            caller such as the web page); an exception it raises stops learning.
     """
 
     def __init__(
@@ -225,6 +227,7 @@ class Chameleon:
         seed: int = 0,
         progress: bool = True,
         out_dir: str | Path | visuals.LearnArtefacts | None = None,
+        on_epoch: Callable[[EpochStats], None] | None = None,
     ) -> None:
         self.candidates = tuple(config.team) if config.team is not None else tuple(config.pool)
         missing = [n for n in self.candidates if n not in models or (config.team is None and n not in thresholds)]
@@ -238,6 +241,7 @@ class Chameleon:
         if out_dir is not None and not isinstance(out_dir, visuals.LearnArtefacts):
             out_dir = visuals.LearnArtefacts(Path(out_dir))
         self.out_dir = out_dir
+        self.on_epoch = on_epoch
 
     # ------------------------------------------------------------- evaluation
     def _embed(self, name: str, images: torch.Tensor, to_crop: torch.Tensor) -> torch.Tensor:
@@ -375,6 +379,8 @@ class Chameleon:
         history = []
         for epoch in range(1, c.epochs + 1):
             history.append(self._epoch(epoch, state, data, to_frame, crops, refs))
+            if self.on_epoch is not None:
+                self.on_epoch(history[-1])
             if self.out_dir is not None:
                 visuals.save_epoch_mask(self._delta(state), c.epsilon, self.out_dir, epoch)
             if c.team is None and epoch % c.reselect_every == 0 and epoch < c.epochs:
