@@ -29,7 +29,8 @@ import cv2
 import numpy as np
 import torch
 
-from p3mask.evaluate.transforms import check_photo, from_uint8, to_uint8
+from p3mask.evaluate.transforms import from_uint8, to_uint8
+from p3mask.face.checks import check_photo
 from p3mask.evaluate.register import highpass
 from p3mask.evaluate.unlock import remove_mask
 from p3mask.face.align import align_faces, estimate_similarity
@@ -89,14 +90,14 @@ def subtract_estimate(
     image: torch.Tensor, landmarks: torch.Tensor, estimate: torch.Tensor, template: Sequence[Sequence[float]]
 ) -> torch.Tensor:
     """Subtract an estimated mask from the face at ``landmarks`` (5, 2); ``(3, H, W)`` in [0, 1]."""
-    check_photo(image)
+    check_photo(image, in_range=False)
     matrix = estimate_similarity(landmarks[None].float(), torch.as_tensor(template, dtype=torch.float32))
     return remove_mask(image.float(), matrix, estimate)
 
 
 def bit_depth(image: torch.Tensor, step: float) -> torch.Tensor:
     """Quantise every value to the nearest multiple of ``step`` (in [0, 1] units), then to 8 bits."""
-    check_photo(image)
+    check_photo(image, in_range=False)
     if not 0.0 < step <= 1.0:
         raise ValueError(f"step must be in (0, 1], got {step}")
     return from_uint8(to_uint8((image / step).round() * step), image)

@@ -25,20 +25,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-
-def check_photo(image: torch.Tensor) -> None:
-    """Raise ``TypeError``/``ValueError`` unless ``image`` is a float ``(3, H, W)`` tensor."""
-    if not isinstance(image, torch.Tensor):
-        raise TypeError(f"expected a torch.Tensor, got {type(image).__name__}")
-    if not image.is_floating_point():
-        raise TypeError(f"expected a float tensor in [0,1], got dtype {image.dtype}")
-    if image.ndim != 3 or image.shape[0] != 3 or min(image.shape[1:]) < 1:
-        raise ValueError(f"expected (3,H,W) RGB in [0,1], got {tuple(image.shape)}")
+from p3mask.face.checks import check_photo
 
 
 def to_uint8(image: torch.Tensor) -> np.ndarray:
     """``(3, H, W)`` float [0, 1] -> ``(H, W, 3)`` uint8 RGB (rounded, clipped)."""
-    check_photo(image)
+    check_photo(image, in_range=False)
     x = image.detach().to("cpu", torch.float32).clamp(0, 1)
     return np.ascontiguousarray((x * 255.0).round().to(torch.uint8).permute(1, 2, 0).numpy())
 
@@ -112,7 +104,7 @@ class Transform:
     fn: Callable[[torch.Tensor], torch.Tensor]
 
     def __call__(self, image: torch.Tensor) -> torch.Tensor:
-        check_photo(image)
+        check_photo(image, in_range=False)
         return self.fn(image)
 
 

@@ -29,6 +29,7 @@ import torch
 
 from p3mask.evaluate.register import REFINE_STEPS, mask_strength, refine_matrices
 from p3mask.face.align import estimate_similarity, paste_from_crop
+from p3mask.face.checks import check_photo
 from p3mask.face.detect import FaceDetector
 
 logger = logging.getLogger(__name__)
@@ -96,8 +97,7 @@ def unlock_image(
     Returns:
         :class:`UnlockResult`; a photo without a face comes back unchanged with nothing unlocked.
     """
-    if not isinstance(image, torch.Tensor) or image.ndim != 3 or image.shape[0] != 3:
-        raise ValueError(f"image: expected (3,H,W) RGB in [0,1], got {getattr(image, 'shape', type(image).__name__)}")
+    check_photo(image, in_range=False)
     if landmarks is None:
         landmarks = (detector or FaceDetector()).detect(image).landmarks
     if landmarks.ndim != 3 or landmarks.shape[1:] != (5, 2):

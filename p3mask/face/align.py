@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from p3mask.face.checks import check_photo
+
 
 def _check_points(name: str, pts: torch.Tensor, ndims: tuple[int, ...]) -> None:
     if not isinstance(pts, torch.Tensor):
@@ -245,11 +247,7 @@ def align_faces(
     Example:
         >>> crops, m = align_faces(img, faces.landmarks, ARCFACE_112, (112, 112))  # doctest: +SKIP
     """
-    if not isinstance(image, torch.Tensor) or image.ndim != 3 or image.shape[0] != 3:
-        got = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
-        raise ValueError(f"image: expected (3,H,W) RGB in [0,1], got {got}")
-    if not image.is_floating_point():
-        raise TypeError(f"image: expected a float tensor in [0,1], got dtype {image.dtype}")
+    check_photo(image, in_range=False)
     _check_points("landmarks", landmarks, (3,))
     h, w = int(size[0]), int(size[1])
     tmpl = _as_template(template, image)

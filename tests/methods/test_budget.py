@@ -6,7 +6,8 @@ from torch import nn
 
 from p3mask.face.align import estimate_similarity
 from p3mask.methods import available_methods, get_method
-from p3mask.methods.base import check_photo, check_pool, frozen
+from p3mask.face.checks import check_photo
+from p3mask.methods.base import check_pool, frozen
 from p3mask.methods.photo_face import FRAME_SIZE, FRAME_TEMPLATE, PhotoFace, largest_passing_scale
 from p3mask.protect.optimizer import composite, feather_window
 from p3mask.quality import face_in_context, ssimulacra2
