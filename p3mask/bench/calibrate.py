@@ -20,8 +20,9 @@ from p3mask.models import load_models
 from p3mask.models.thresholds import DOUBT_FAR, MATCH_FAR, far_key
 
 
-def impostor_scores(embeddings: torch.Tensor) -> np.ndarray:
-    """Cosine of every unordered pair of rows of ``embeddings`` (N, D), as an (N (N-1) / 2,) array."""
+def pair_cosines(embeddings: torch.Tensor) -> np.ndarray:
+    """Cosine of every unordered pair of rows of ``embeddings`` (N, D), as an (N (N-1) / 2,) array (with one
+    photo per identity, as the calibration draws them, every pair is an impostor pair)."""
     sims = embeddings @ embeddings.T
     i, j = torch.triu_indices(len(embeddings), len(embeddings), offset=1)
     return sims[i, j].numpy()
@@ -45,7 +46,7 @@ def run_calibrate(
     embeddings, _, _ = embed_photos(paths, load_models(model_names), progress=progress)
     results = {}
     for name, emb in embeddings.items():
-        scores = impostor_scores(emb)
+        scores = pair_cosines(emb)
         impostor = np.zeros(scores.size, bool)
         results[name] = {
             **{far_key(far): threshold_at_far(scores, impostor, far) for far in fars},

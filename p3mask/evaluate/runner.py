@@ -51,7 +51,7 @@ from p3mask.evaluate.scoring import (
     verification_rejections,
 )
 from p3mask.evaluate.transforms import TRANSFORMS
-from p3mask.evaluate.users import UserCase, prepare_user, split_user
+from p3mask.evaluate.users import UserCase, learn_and_protect, split_user
 from p3mask.face.detect import FaceDetector
 from p3mask.models import available_models, load_model, load_models
 from p3mask.models.thresholds import match_threshold
@@ -162,8 +162,8 @@ def _learn_users(config: EvalConfig, preset: str, dataset, names, gallery, model
         split = split_user(dataset, name, config.train_fraction, config.seed, config.max_photos)
         rows = {p: gallery.index_of(p) for p in split[0] + split[1]}
         protect_train = config.adaptive and preset == config.presets[0]
-        cases.append(prepare_user(i, name, gallery.label_of(name), split, rows, cfg, models, thresholds,
-                                  detector, config.seed + i, device, protect_train))
+        cases.append(learn_and_protect(i, name, gallery.label_of(name), split, rows, cfg, models, thresholds,
+                                       detector, config.seed + i, device, protect_train))
     return [c for c in cases if c.test]
 
 
