@@ -67,6 +67,19 @@ def test_registration_recovers_a_misdetected_face():
     assert (fixed - photo).abs().mean() < 0.25 * (naive - photo).abs().mean()
 
 
+def test_gradient_refinement_alone_recovers_a_sub_pixel_offset():
+    photo, mask = _smooth(1), _mask()
+    protected = _protect(photo, _landmarks(), mask)
+    off = estimate_similarity(_landmarks(dx=0.4, dy=-0.3)[None], torch.tensor(TEMPLATE))
+    exact = estimate_similarity(_landmarks()[None], torch.tensor(TEMPLATE))
+    before = float(mask_correlation(protected, off, mask)[0])
+    best = float(mask_correlation(protected, exact, mask)[0])
+    refined, corr = refine_matrices(protected, off, mask, steps=30, search=False)
+    assert before < 0.9 * best  # the offset costs correlation...
+    assert float(corr[0]) > 0.97 * best  # ...and Adam on the registration parameters wins it back
+    assert (refined - exact).abs().max() < (off - exact).abs().max() / 2
+
+
 def test_unrelated_mask_does_not_correlate():
     photo = _smooth(2)
     protected = _protect(photo, _landmarks(), _mask(7))
