@@ -5,14 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from p3mask.atomic import WriteError
 from p3mask.cli.reporting import fail, finish_files, print_outcome
-from p3mask.face.image_io import ImageLoadError, load_image_with_info, save_image
-from p3mask.protect.apply import FileOutcome, copy_notes, plan_outputs
-
-# Measured on LFW photos protected with mid keys: a face carrying the key's mask correlates 0.16-0.27
-# with it after registration; strangers' faces and faces masked by another user's key 0.02-0.06.
-MIN_CORRELATION = 0.1
+from p3mask.protect.unlock import MIN_CORRELATION
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -33,43 +27,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def unlock_one(source: Path, target: Path, key, detector, args: argparse.Namespace) -> FileOutcome:
-    """Unlock one photo into ``target``; every expected failure is an outcome, not an exception."""
-    from p3mask.evaluate.unlock import unlock_image
-
-    try:
-        image, info = load_image_with_info(source)
-    except ImageLoadError as exc:
-        return FileOutcome(source, None, None, exc.problem)
-    result = unlock_image(image, key, detector=detector, min_correlation=args.min_correlation)
-    if not result.unlocked:
-        found = len(result.correlations)
-        why = "no face found" if not found else f"no face carries this key's mask ({found} detected)"
-        return FileOutcome(source, None, None, f"nothing to unlock: {why}")
-    try:
-        save_image(result.image, target, like=info, overwrite=args.overwrite, keep_metadata=args.keep_metadata)
-    except (WriteError, ValueError) as exc:
-        return FileOutcome(source, None, None, f"not written: {exc}")
-    corr = ", ".join(f"{c:.2f}" for c in result.correlations.tolist())
-    detail = f"{len(result.unlocked)} face(s), mask correlation {corr}"
-    return FileOutcome(source, target, None, notes=(detail, *copy_notes(info, args.keep_metadata)))
-
-
 def run(args: argparse.Namespace) -> int:
-    from p3mask.face.detect import FaceDetector
     from p3mask.protect.key import KeyFileError, P3Mask
+    from p3mask.protect.unlock import unlock_files
 
     try:
         key = P3Mask.load(args.key)
-        plan = plan_outputs(args.inputs, args.out, args.overwrite)
+        if Path(args.out).exists() and not Path(args.out).is_dir():
+            raise ValueError(f"--out {args.out}: is a file, not a folder")
     except (KeyFileError, ValueError) as exc:
         return fail("unlock", exc)
-    outcomes = list(plan.refused)
-    for outcome in outcomes:
-        print_outcome(outcome, "unlocked", lambda o: "")
-    detector = FaceDetector() if plan.jobs else None
-    for source, target in plan.jobs:
-        outcome = unlock_one(source, target, key, detector, args)
-        print_outcome(outcome, "unlocked", lambda o: "")
-        outcomes.append(outcome)
+    outcomes = unlock_files(key, args.inputs, args.out, min_correlation=args.min_correlation,
+                            overwrite=args.overwrite, keep_metadata=args.keep_metadata,
+                            on_outcome=lambda outcome: print_outcome(outcome, "unlocked", lambda o: ""))
     return finish_files(outcomes, "unlocked", args.out)

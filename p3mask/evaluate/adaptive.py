@@ -31,8 +31,8 @@ import torch
 
 from p3mask.evaluate.transforms import from_uint8, to_uint8
 from p3mask.face.checks import check_photo
-from p3mask.evaluate.register import highpass
-from p3mask.evaluate.unlock import remove_mask
+from p3mask.protect.register import highpass
+from p3mask.protect.unlock import remove_mask
 from p3mask.face.align import align_faces, estimate_similarity
 
 
@@ -68,7 +68,7 @@ def estimate_mask(
         protected_faces: ``(N, 3, h, w)`` aligned protected faces of one user.
         population_mean: ``(3, h, w)`` mean aligned clean face of other people.
         epsilon: the L-inf budget; the estimate is clipped to ``[-epsilon, epsilon]``.
-        detail_only: keep only the high-pass of the estimate (see :func:`p3mask.evaluate.register.highpass`).
+        detail_only: keep only the high-pass of the estimate (see :func:`p3mask.protect.register.highpass`).
 
     Returns:
         ``(3, h, w)`` estimated mask.

@@ -17,7 +17,7 @@ from p3mask.evaluate.metrics import psr_from_hits
 from p3mask.evaluate.probes import ProbeEmbedder
 from p3mask.evaluate.scoring import ProbeSet, query_hits
 from p3mask.evaluate.transforms import TRANSFORMS
-from p3mask.evaluate.unlock import unlock_image
+from p3mask.protect.unlock import unlock_image
 from p3mask.evaluate.users import ProtectedPhoto, UserCase
 from p3mask.face.image_io import load_image
 

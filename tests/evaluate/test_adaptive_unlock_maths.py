@@ -11,8 +11,8 @@ from p3mask.evaluate.adaptive import (
     purifier_families,
     subtract_estimate,
 )
-from p3mask.evaluate.register import mask_correlation, refine_matrices
-from p3mask.evaluate.unlock import remove_mask
+from p3mask.protect.register import mask_correlation, refine_matrices
+from p3mask.protect.unlock import remove_mask
 from p3mask.face.align import estimate_similarity, paste_from_crop
 
 FRAME = (64, 64)

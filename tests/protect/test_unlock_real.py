@@ -9,7 +9,7 @@ import torch
 from p3mask.datasets import load_dataset
 from p3mask.evaluate.quality import face_region
 from p3mask.evaluate.transforms import quantize
-from p3mask.evaluate.unlock import unlock_image
+from p3mask.protect.unlock import unlock_image
 from p3mask.evaluate.users import split_user
 from p3mask.face.align import align_faces
 from p3mask.face.detect import FaceDetector
