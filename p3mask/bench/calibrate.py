@@ -31,6 +31,7 @@ def pair_cosines(embeddings: torch.Tensor) -> np.ndarray:
 def run_calibrate(
     root=None, identities: int = 400, model_names: list[str] | None = None,
     fars: tuple[float, ...] = (MATCH_FAR, DOUBT_FAR), seed: int = 0, progress: bool = True,
+    device: str | torch.device = "cpu",
 ) -> dict[str, dict[str, float]]:
     """Thresholds at each of ``fars`` per model, from one photo each of ``identities`` LFW people (seeded draw).
 
@@ -43,7 +44,7 @@ def run_calibrate(
     rng = random.Random(seed)
     names = rng.sample(sorted(lfw.identities), identities)
     paths = [rng.choice(lfw.identities[name]) for name in names]
-    embeddings, _, _ = embed_photos(paths, load_models(model_names), progress=progress)
+    embeddings, _, _ = embed_photos(paths, load_models(model_names, device), progress=progress, device=device)
     results = {}
     for name, emb in embeddings.items():
         scores = pair_cosines(emb)

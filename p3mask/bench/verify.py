@@ -62,7 +62,8 @@ def _landmarks(pipeline: FacePipeline, image: torch.Tensor, seen: list[torch.Ten
 
 
 def embed_photos(
-    paths: list[Path], models: dict[str, FaceRecognizer], batch_size: int = 32, progress: bool = True
+    paths: list[Path], models: dict[str, FaceRecognizer], batch_size: int = 32, progress: bool = True,
+    device: str | torch.device = "cpu",
 ) -> tuple[dict[str, torch.Tensor], dict[str, _Throughput], int]:
     """Embed the central face of every photo with every model.
 
@@ -70,7 +71,7 @@ def embed_photos(
         (name -> (N, D) embeddings in ``paths`` order, name -> throughput of the model alone,
         number of photos aligned by the fallback landmarks).
     """
-    pipeline = FacePipeline(models)
+    pipeline = FacePipeline(models, device=device)
     seen: list[torch.Tensor] = []
     out = {name: [] for name in models}
     fallbacks = 0
@@ -94,6 +95,7 @@ def run_verify(
     model_names: list[str] | None = None,
     batch_size: int = 32,
     progress: bool = True,
+    device: str | torch.device = "cpu",
 ) -> dict[str, dict[str, float]]:
     """Run the LFW View 2 verification protocol for each model.
 
@@ -103,6 +105,7 @@ def run_verify(
         model_names: models to test (all of the zoo by default).
         batch_size: photos per embedding batch.
         progress: show a progress bar.
+        device: where the models run.
 
     Returns:
         model name -> {"accuracy", "accuracy_std", "threshold_far1e-3", "faces_per_s", "pairs_used",
@@ -118,8 +121,8 @@ def run_verify(
         logger.warning("skipped %d pairs naming absent images", skipped)
     paths = sorted({p.first for p in pairs} | {p.second for p in pairs})
     index = {path: i for i, path in enumerate(paths)}
-    models = load_models(model_names)
-    embeddings, speed, fallbacks = embed_photos(paths, models, batch_size, progress)
+    models = load_models(model_names, device)
+    embeddings, speed, fallbacks = embed_photos(paths, models, batch_size, progress, device)
     first = torch.tensor([index[p.first] for p in pairs])
     second = torch.tensor([index[p.second] for p in pairs])
     same = np.array([p.same for p in pairs])

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from p3mask.atomic import WriteError, check_target, write_json
 from p3mask.cli.reporting import fail
+from p3mask.cli.options import add_device_argument
 from p3mask.models import MODELS
 from p3mask.protect.config import PRESETS
 
@@ -21,6 +22,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     verify.add_argument("--root", type=Path, help="dataset folder (default: $P3MASK_DATA/lfw or ../shared/data/lfw)")
     verify.add_argument("--pairs", type=int, metavar="N", help="use only the first N pairs (quick check)")
     verify.add_argument("--models", nargs="+", choices=list(MODELS), metavar="NAME", help="models to test (default: all)")
+    add_device_argument(verify)
     verify.add_argument("--json", type=Path, metavar="FILE", help="write the figures to FILE")
     verify.add_argument("--overwrite", action="store_true", help="replace FILE if it exists (default: refuse)")
     verify.set_defaults(func=run_verify_cmd)
@@ -29,6 +31,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     calibrate.add_argument("--root", type=Path, help="LFW folder (default: $P3MASK_DATA/lfw or ../shared/data/lfw)")
     calibrate.add_argument("--identities", type=int, default=400, help="one photo each of N people (default 400)")
     calibrate.add_argument("--models", nargs="+", choices=list(MODELS), metavar="NAME", help="default: all")
+    add_device_argument(calibrate)
     calibrate.add_argument("--json", type=Path, metavar="FILE", help="also write the figures to FILE")
     calibrate.add_argument("--overwrite", action="store_true", help="replace FILE if it exists (default: refuse)")
     calibrate.set_defaults(func=run_calibrate_cmd)
@@ -47,7 +50,7 @@ def _add_learn(kinds: argparse._SubParsersAction) -> None:
     learn.add_argument("--preset", choices=list(PRESETS), default="mid", help="default mid")
     learn.add_argument("--epochs", type=int, metavar="N", help="passes over the photos (default: the preset's)")
     learn.add_argument("--threads", type=int, metavar="T", help="torch and OpenCV threads (default: theirs)")
-    learn.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="default auto")
+    add_device_argument(learn)
     learn.add_argument("--seed", type=int, default=0, help="learning seed (default 0)")
     learn.add_argument("--json", type=Path, metavar="FILE", help="also write the figures to FILE")
     learn.add_argument("--overwrite", action="store_true", help="replace FILE if it exists (default: refuse)")
@@ -188,9 +191,15 @@ def run_timing(
 def run_verify_cmd(args: argparse.Namespace) -> int:
     from p3mask.bench.verify import run_verify
 
+    from p3mask.protect.chameleon import resolve_device
+
     if check_json("verify", args):
         return 2
-    results = run_verify(args.root, args.pairs, args.models)
+    try:
+        device = resolve_device(args.device)
+    except ValueError as exc:
+        return fail("bench verify", exc)
+    results = run_verify(args.root, args.pairs, args.models, device=device)
     print(f"{'model':<14}{'accuracy':>18}{'thr@FAR1e-3':>13}{'faces/s':>10}{'pairs':>7}")
     for name, r in results.items():
         acc = f"{r['accuracy']:.4f} +- {r['accuracy_std']:.4f}"
@@ -206,9 +215,15 @@ def run_calibrate_cmd(args: argparse.Namespace) -> int:
     from p3mask.bench.calibrate import run_calibrate
     from p3mask.models.thresholds import write_thresholds
 
+    from p3mask.protect.chameleon import resolve_device
+
     if check_json("calibrate", args):
         return 2
-    results = run_calibrate(args.root, args.identities, args.models)
+    try:
+        device = resolve_device(args.device)
+    except ValueError as exc:
+        return fail("bench calibrate", exc)
+    results = run_calibrate(args.root, args.identities, args.models, device=device)
     for name, r in results.items():
         print(f"{name:<14} threshold at FAR=1e-3: {r['threshold_far1e-3']:.4f}, at FAR=1e-2: "
               f"{r['threshold_far1e-2']:.4f}  ({r['impostor_pairs']} impostor pairs)")

@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from p3mask.cli.reporting import run_report_command
+from p3mask.cli.options import add_device_argument
 from p3mask.datasets import DATASETS
 from p3mask.protect.config import PRESETS
 
@@ -38,7 +39,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--lowkey-steps", type=int, help="signed-gradient steps per photo for LowKey (default 15)")
     parser.add_argument("--opom-epochs", type=int, help="epochs of OPOM's mask learning (default 8)")
     parser.add_argument("--opom-hull", choices=("affine", "convex", "center"), help="OPOM's subspace model (default affine)")
-    parser.add_argument("--device", default="cpu", help="auto, cpu or cuda (default cpu)")
+    add_device_argument(parser)
     parser.add_argument("--no-cache", action="store_true", help="embed the gallery again instead of using the cache")
     parser.add_argument("--overwrite", action="store_true", help="replace report files already in --out (default: refuse)")
     parser.set_defaults(func=run)

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from p3mask.atomic import WriteError, check_writable, write_json, write_text
 from p3mask.cli.reporting import fail
+from p3mask.cli.options import add_device_argument
 from p3mask.face.detect import FaceDetector
 from p3mask.face.image_io import ARTEFACT_FOLDER_SUFFIX, load_image_with_info, save_image
 from p3mask.models import available_models, load_model
@@ -58,7 +59,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", default="p3mask-demo", metavar="DIR", help="output folder (default ./p3mask-demo)")
     parser.add_argument("--preset", choices=list(PRESETS), default=DEFAULT_PRESET, help=f"default {DEFAULT_PRESET}")
     parser.add_argument("--epochs", type=int, metavar="N", help="passes over the photos (default: the preset's)")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="default auto")
+    add_device_argument(parser)
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--overwrite", action="store_true", help="replace the files of an earlier demo in DIR")
     parser.set_defaults(func=run)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from p3mask.cli.learn import parse_team
 from p3mask.cli.reporting import fail, run_report_command
+from p3mask.cli.options import add_device_argument
 from p3mask.datasets import DATASETS
 from p3mask.evaluate.transforms import TRANSFORMS
 from p3mask.models import MODELS
@@ -38,7 +39,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--transforms", nargs="+", choices=list(TRANSFORMS), default=list(TRANSFORMS), metavar="NAME",
                         help=f"scraper-side transforms (default: all of {', '.join(TRANSFORMS)})")
     parser.add_argument("--no-adaptive", action="store_true", help="skip the adaptive adversaries")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    add_device_argument(parser)
     parser.add_argument("--no-cache", action="store_true", help="embed the gallery again instead of using the cache")
     parser.add_argument("--overwrite", action="store_true", help="replace report files already in --out (default: refuse)")
     parser.set_defaults(func=run)

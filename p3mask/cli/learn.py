@@ -7,6 +7,7 @@ from pathlib import Path
 
 from p3mask.atomic import WriteError, check_writable
 from p3mask.cli.reporting import fail
+from p3mask.cli.options import add_device_argument
 from p3mask.face.image_io import ARTEFACT_FOLDER_SUFFIX, ImageLoadError
 from p3mask.models import available_models
 from p3mask.protect.chameleon import LearnResult, learn, resolve_device
@@ -33,8 +34,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--epochs", type=int, metavar="N", help="passes over the photos (default: the preset's)")
     parser.add_argument("--team", default="auto", metavar="auto|NAME,NAME,...",
                         help="models to optimise against; 'auto' selects them by focal diversity (default)")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
-                        help="where to compute (default auto: CUDA when available)")
+    add_device_argument(parser)
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--save-epochs", action="store_true",
                         help="also write each epoch's exact mask as KEY.learn/npy/epoch_NNNN.npy, owner-only "

@@ -14,6 +14,7 @@ from dataclasses import replace
 
 from p3mask.atomic import WriteError, check_target, write_json
 from p3mask.cli.reporting import fail, finish_files, print_outcome
+from p3mask.cli.options import add_device_argument
 from p3mask.protect.apply import FaceOutcome, FileOutcome
 from p3mask.protect.face_choice import FacePolicy
 from p3mask.protect.key import KeyFileError, P3Mask
@@ -36,8 +37,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("inputs", nargs="+", metavar="INPUTS", help="photos, folders of photos, or videos")
     parser.add_argument("--key", required=True, metavar="KEY.p3m", help="key file written by `p3mask learn`")
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for the protected photos")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
-                        help="where to compute (default auto: CUDA when available)")
+    add_device_argument(parser)
     parser.add_argument("--overwrite", action="store_true", help="replace files that already exist in DIR")
     parser.add_argument("--keep-metadata", action="store_true",
                         help="keep the EXIF location (GPS) and camera/device fields (default: removed)")

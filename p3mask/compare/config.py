@@ -34,7 +34,7 @@ class CompareConfig:
     gallery_identities: int | None = None  # None: every identity of the dataset; K: the users plus K drawn others
     epochs: int | None = None  # override of Chameleon's epochs
     method_options: dict[str, dict] = field(default_factory=dict)  # extra hyperparameters per method name
-    device: str = "cpu"  # "auto", "cpu" or "cuda"
+    device: str = "auto"  # "auto" (CUDA when available), "cpu", "cuda" or "cuda:N"
     use_cache: bool = True  # read/write the gallery embedding cache
 
     def __post_init__(self) -> None:

@@ -81,7 +81,7 @@ class EvalConfig:
     transforms: tuple[str, ...] = tuple(TRANSFORMS)  # scraper-side transforms for robustness
     adaptive: bool = True  # run the adaptive adversaries
     population: int = 200  # clean faces in the mask-estimating adversary's population mean
-    device: str = "auto"  # "auto", "cpu" or "cuda"
+    device: str = "auto"  # "auto" (CUDA when available), "cpu", "cuda" or "cuda:N"
     use_cache: bool = True  # read/write the gallery cache
 
     def __post_init__(self) -> None:
