@@ -24,8 +24,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 
 from p3mask.atomic import write_json, write_text  # noqa: E402
+from p3mask.compare.schema import CompareReport  # noqa: E402
 from p3mask.evaluate.report import save_figure  # noqa: E402
 from p3mask.evaluate.retrieval import CASES as RETRIEVAL_CASES  # noqa: E402
+from p3mask.reports import as_json_dict  # noqa: E402
 
 TABLE_KEYS = ("psr_seen", "psr_unseen", "psr_unseen_modern", "gallery_psr", "ssimulacra2_face", "butteraugli_face", "ssim_face", "psnr",
               "psr_unseen_jpeg75", "setup_s", "protect_s_per_photo", "retrieval_2a_seen", "retrieval_2a_unseen")
@@ -150,8 +152,9 @@ def plot(report: dict, path: Path, overwrite: bool = False) -> Path:
 REPORT_FILES = ("compare.json", "compare_details.json", "compare.md", "compare.png")
 
 
-def write_report(report: dict, out_dir: str | Path, overwrite: bool = False) -> list[Path]:
+def write_report(report: CompareReport | dict, out_dir: str | Path, overwrite: bool = False) -> list[Path]:
     """Write the four files into ``out_dir`` (created); returns their paths."""
+    report = as_json_dict(report)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [write_json(table_rows(report), out_dir / "compare.json", overwrite=overwrite),
@@ -161,8 +164,9 @@ def write_report(report: dict, out_dir: str | Path, overwrite: bool = False) -> 
     return paths
 
 
-def summary(report: dict) -> str:
+def summary(report: CompareReport | dict) -> str:
     """A few lines for the terminal."""
+    report = as_json_dict(report)
     lines = [f"{'method':<10} {'seen':>6} {'unseen':>7} {'gallery':>8} {'SSIM':>7} {'jpeg75':>7} {'setup s':>8} "
              f"{'protect s':>10} {'2a seen':>8} {'2a unseen':>10}"]
     for m, r in report["methods"].items():

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from p3mask.compare.config import CompareConfig
 from p3mask.compare.protocol import run_user, split_probes, summarise
+from p3mask.compare.schema import CompareReport
 from p3mask.datasets import load_dataset
 from p3mask.evaluate.gallery import build_gallery, gallery_dataset
 from p3mask.evaluate.probes import ProbeEmbedder
@@ -45,12 +46,12 @@ def method_kwargs(name: str, config: CompareConfig, quality_target: float) -> di
     return {**kwargs, **config.method_options.get(name, {})}
 
 
-def run_compare(config: CompareConfig, progress: bool = True) -> dict:
-    """Run every method of ``config`` on the same users; returns the comparison report dict.
+def run_compare(config: CompareConfig, progress: bool = True) -> CompareReport:
+    """Run every method of ``config`` on the same users; returns the :class:`CompareReport`.
 
-    The report holds ``methods`` (method -> the eight figures of ``compare.json``), ``details`` (per
-    method: per-model PSRs, quality, per-user choices and timing), the SSIM budget and where it came
-    from, the clean top-1 error of the probes, and the run's settings.
+    The report holds ``methods`` (method -> the figures of ``compare.json``), ``details`` (per
+    method: per-model PSRs, quality, per-user choices and timing), the perceptual budget and where it
+    came from, the clean top-1 error of the probes, and the run's settings (schema: ``docs/REPORTS.md``).
     """
     start = time.perf_counter()
     device = resolve_device(config.device)
@@ -81,7 +82,7 @@ def run_compare(config: CompareConfig, progress: bool = True) -> dict:
         if method == "chameleon" and target is None:
             target, source = rows[method]["ssimulacra2_face"], "chameleon-measured"
     clean = split_probes(names, splits, gallery)
-    return {
+    return CompareReport.from_dict({
         "methods": rows,
         "details": details,
         "quality_target": target,
@@ -98,7 +99,7 @@ def run_compare(config: CompareConfig, progress: bool = True) -> dict:
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()},
         "device": str(device),
         "wall_s": time.perf_counter() - start,
-    }
+    })
 
 
 

@@ -23,7 +23,9 @@ import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first
 from p3mask.atomic import atomic_path, json_safe, write_json, write_text  # noqa: E402
 from p3mask.evaluate.retrieval import CASES as RETRIEVAL_CASES  # noqa: E402
 from p3mask.evaluate.retrieval import COSINES as RETRIEVAL_COSINES  # noqa: E402
+from p3mask.evaluate.schema import EvalReport  # noqa: E402
 from p3mask.evaluate.transforms import IDENTITY_LEVEL, TRANSFORMS  # noqa: E402
+from p3mask.reports import as_json_dict  # noqa: E402
 
 PSR_COLUMNS = ("query_top1", "query_top5", "gallery_top1", "verification")
 
@@ -208,8 +210,9 @@ def save_figure(fig, path: Path, dpi: int = 110, overwrite: bool = False) -> Pat
 REPORT_FILES = ("report.json", "report.md", "psr_per_model.png", "psr_vs_ssim.png", "robustness.png")
 
 
-def write_report(report: dict, out_dir: str | Path, overwrite: bool = False) -> list[Path]:
+def write_report(report: EvalReport | dict, out_dir: str | Path, overwrite: bool = False) -> list[Path]:
     """Write ``report.json``, ``report.md`` and the PNG plots into ``out_dir``; return the paths."""
+    report = as_json_dict(report)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     safe = json.loads(json.dumps(json_safe(report)))  # what the JSON says is what the tables show
@@ -222,8 +225,9 @@ def write_report(report: dict, out_dir: str | Path, overwrite: bool = False) -> 
     return paths
 
 
-def summary(report: dict) -> str:
+def summary(report: EvalReport | dict) -> str:
     """A few lines for the terminal."""
+    report = as_json_dict(report)
     lines = [f"{report['dataset']}: {report['users']} users, query top-1 PSR per model:"]
     for name, v in report["psr"].items():
         tag = "" if v["seen_in_training"] else " (never in training)"

@@ -40,6 +40,7 @@ from p3mask.evaluate.metrics import psr_from_hits, success_rate
 from p3mask.evaluate.probes import ProbeEmbedder
 from p3mask.evaluate.quality import LPIPS_STATUS, mean_quality
 from p3mask.evaluate.retrieval import retrieval_block
+from p3mask.evaluate.schema import EvalReport
 from p3mask.evaluate.scoring import (
     ProbeSet,
     gallery_hits,
@@ -202,8 +203,9 @@ def _adaptive(config, cases, gallery, embedder, clean, protected, thresholds) ->
     return adaptive, details
 
 
-def run_evaluation(config: EvalConfig, progress: bool = True) -> dict:
-    """Run the whole evaluation; returns the report dict (see the evaluation issue for the schema).
+def run_evaluation(config: EvalConfig, progress: bool = True) -> EvalReport:
+    """Run the whole evaluation; returns the :class:`~p3mask.evaluate.schema.EvalReport` (schema:
+    ``docs/REPORTS.md``).
 
     ``report["timing"]["phases_s"]`` records where the wall time went (gallery, learning and protecting
     per preset, scoring).
@@ -248,7 +250,7 @@ def run_evaluation(config: EvalConfig, progress: bool = True) -> dict:
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()},
         "device": str(device), "wall_s": time.perf_counter() - start,
     })
-    return report
+    return EvalReport.from_dict(report)
 
 
 def _user_summary(case: UserCase) -> dict:
