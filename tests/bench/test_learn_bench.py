@@ -42,8 +42,9 @@ def test_model_flops_count_forward_and_input_gradient_only():
     assert model_flops(_Linear(), 2, torch.device("cpu")) == 2 * 1536
 
 
-def test_bench_learn_cli_writes_sane_figures(lfw_user, tmp_path, capsys):
+def test_bench_learn_cli_writes_sane_figures(lfw_user, tmp_path, capsys, monkeypatch):
     user, _ = lfw_user
+    monkeypatch.setattr("p3mask.bench.learn.TARGET_SECONDS", 1e-3)  # no key is learned in a millisecond
     out = tmp_path / "learn.json"
     threads = torch.get_num_threads()
     assert main(["bench", "learn", "--photos", "4", "--epochs", "1", "--threads", "1", "--device", "cpu",
@@ -70,5 +71,6 @@ def test_bench_learn_cli_writes_sane_figures(lfw_user, tmp_path, capsys):
     assert r["gflops_per_s"] == pytest.approx(flops["total"] / sec["optimisation"] / 1e9)
     assert 0 < r["gflops_per_s"] < 1e5
     assert r["quality_floor"] <= r["quality_min"] <= r["quality_mean"] <= 100
-    assert r["target"]["comparable"] is False and r["target"]["met"] == (sec["total"] <= 60)
+    assert r["target"]["comparable"] is False  # 4 photos, 1 epoch: not the target's protocol
+    assert r["target"]["seconds"] == 1e-3 and r["target"]["met"] is False
     assert r["machine"]["cpu_count"] >= 1 and len(r["machine"]["load_average"]) == 3

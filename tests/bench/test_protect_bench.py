@@ -34,7 +34,8 @@ def _check_times(block, n):
     assert block["mean"] == pytest.approx(sum(block["per_photo"]) / n)
 
 
-def test_bench_protect_cli_with_a_key(lfw_user, quick_key_file, tmp_path, capsys):
+def test_bench_protect_cli_with_a_key(lfw_user, quick_key_file, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("p3mask.bench.protect.TARGET_APPLY_MS", 1e6)  # every photo is protected within it
     user, photos = lfw_user
     out = tmp_path / "protect.json"
     assert main(["bench", "protect", "--key", str(quick_key_file), "--skip", "4", "--photos", "3", "--threads", "1",
@@ -48,7 +49,7 @@ def test_bench_protect_cli_with_a_key(lfw_user, quick_key_file, tmp_path, capsys
     assert 0 <= r["faces_weakened"] <= 3
     _check_times(r["detect_ms"], 3)
     _check_times(r["apply_ms"], 3)
-    assert r["target"] == {"apply_ms": 50.0, "met": r["apply_ms"]["mean"] <= 50.0}
+    assert r["target"] == {"apply_ms": 1e6, "met": True}
 
 
 def test_bench_protect_learns_a_quick_key_and_protects_other_photos(lfw_user):

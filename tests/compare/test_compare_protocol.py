@@ -49,7 +49,10 @@ def test_untouched_photos_score_like_clean_ones():
     assert row["psr_seen"] == pytest.approx(clean["mobileface"])
     assert row["psr_unseen"] == pytest.approx(clean["dlib"])
     assert row["ssim_face"] == pytest.approx(1.0) and math.isnan(row["psnr"])  # identical photos
-    assert row["protect_s_per_photo"] >= 0 and row["setup_s"] >= 0
+    per_user = details["per_user"]
+    assert row["setup_s"] == pytest.approx(sum(u["setup_s"] for u in per_user) / 3) and row["setup_s"] > 0
+    times = [t for u in per_user for t in u["protect_s"]]
+    assert row["protect_s_per_photo"] == pytest.approx(sum(times) / 6) and min(times) > 0
     assert details["probes"] == 6 and details["unprotected"] == []
     # Gallery protection with untouched "protected" entries: the user is still found.
     assert row["gallery_psr"] <= 0.5
