@@ -102,7 +102,8 @@ def _decode(hint: Any, value: Any, where: str) -> Any:
         return [_decode(args[0], v, f"{where}[{i}]") for i, v in enumerate(value)]
     if hint is float and value is None:  # JSON has no NaN: a float that is not a number is written as null
         return value
-    if (hint is float and not isinstance(value, (int, float))) or (hint in (int, str, bool) and not isinstance(value, hint)):
+    wrong_float = hint is float and not isinstance(value, (int, float))
+    if wrong_float or (hint in (int, str, bool) and not isinstance(value, hint)):
         raise ReportError(f"{where}: expected {hint.__name__}, got {type(value).__name__}")
     return value
 

@@ -59,7 +59,8 @@ def _compare_dict() -> dict:
     quality = json.loads((FIGURES / CURRENT_REPORTS[0]).read_text())["quality"]
     del quality["lpips"]  # the comparison's quality block has no LPIPS note
     retrieval = {"top1": {"1a": 0.3, "1b": 1.0, "2a": 0.9, "2b": 0.2}, "precision_at_k": {"1a": 0.2},
-                 "cosine": {"protected_protected": 0.5, "clean_clean": 0.6}, "queries": 3, "entries": 4, "users": 2, "skipped": []}
+                 "cosine": {"protected_protected": 0.5,
+                            "clean_clean": 0.6}, "queries": 3, "entries": 4, "users": 2, "skipped": []}
     details = {m: {"query_top1": {n: 0.4 for n in models}, "query_top5": {n: 0.1 for n in models},
                    "gallery_top1": {n: 0.5 for n in models}, "retrieval": {n: retrieval for n in models},
                    "query_top1_jpeg75": {n: 0.3 for n in models}, "quality": quality, "probes": 6,

@@ -26,7 +26,6 @@ from collections import Counter
 import torch
 import torch.nn.functional as F
 
-from p3mask.recognition import central_face
 from p3mask.datasets.lfw import load_lfw
 from p3mask.evaluate.users import split_user
 from p3mask.face.detect import Detections, FaceDetector
@@ -37,6 +36,7 @@ from p3mask.protect.apply import face_scores
 from p3mask.protect.config import get_config
 from p3mask.protect.face_choice import FacePolicy, choose_faces
 from p3mask.protect.trainset import build_training_set, model_frames
+from p3mask.recognition import central_face
 
 RULES = ("failsafe", "strict")
 

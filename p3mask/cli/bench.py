@@ -7,8 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from p3mask.atomic import WriteError, check_target, write_json
-from p3mask.cli.reporting import fail
 from p3mask.cli.options import add_device_argument
+from p3mask.cli.reporting import fail
 from p3mask.models import MODELS
 from p3mask.protect.config import PRESETS
 
@@ -21,7 +21,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     verify.add_argument("--dataset", choices=["lfw"], default="lfw", help="verification protocol (LFW View 2)")
     verify.add_argument("--root", type=Path, help="dataset folder (default: $P3MASK_DATA/lfw or ../shared/data/lfw)")
     verify.add_argument("--pairs", type=int, metavar="N", help="use only the first N pairs (quick check)")
-    verify.add_argument("--models", nargs="+", choices=list(MODELS), metavar="NAME", help="models to test (default: all)")
+    verify.add_argument("--models", nargs="+", choices=list(MODELS), metavar="NAME",
+                        help="models to test (default: all)")
     add_device_argument(verify)
     verify.add_argument("--json", type=Path, metavar="FILE", help="write the figures to FILE")
     verify.add_argument("--overwrite", action="store_true", help="replace FILE if it exists (default: refuse)")
@@ -122,7 +123,8 @@ def run_choice_cmd(args: argparse.Namespace) -> int:
     from p3mask.bench.choice import run_choice_bench
 
     return check_json("choice", args) or run_timing(
-        "choice", lambda: run_choice_bench(args.root, args.users, args.others, args.seed, train_photos=args.train_photos),
+        "choice", lambda: run_choice_bench(args.root, args.users, args.others, args.seed,
+                                           train_photos=args.train_photos),
         choice_summary, args.json, overwrite=args.overwrite)
 
 
@@ -190,7 +192,6 @@ def run_timing(
 
 def run_verify_cmd(args: argparse.Namespace) -> int:
     from p3mask.bench.verify import run_verify
-
     from p3mask.protect.chameleon import resolve_device
 
     if check_json("verify", args):
@@ -214,7 +215,6 @@ def run_verify_cmd(args: argparse.Namespace) -> int:
 def run_calibrate_cmd(args: argparse.Namespace) -> int:
     from p3mask.bench.calibrate import run_calibrate
     from p3mask.models.thresholds import write_thresholds
-
     from p3mask.protect.chameleon import resolve_device
 
     if check_json("calibrate", args):
@@ -316,7 +316,8 @@ def video_summary(r: dict) -> list[str]:
     for name, v in r["protection"]["recognised"].items():
         lines.append(f"  {name:<14} original {v['original']:6.1%}  protected {v['protected']:6.1%}")
     for s in r["scaling"]:
-        lines.append(f"  {s['size'][1]}x{s['size'][0]}: {s['fps']:.1f} fps ({s['fps_without_verify']:.1f} without verify)")
+        lines.append(f"  {s['size'][1]}x{s['size'][0]}: {s['fps']:.1f} fps ({s['fps_without_verify']:.1f} without "
+                     "verify)")
     return lines
 
 

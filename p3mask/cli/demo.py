@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 
 from p3mask.atomic import WriteError, check_writable, write_json, write_text
-from p3mask.cli.reporting import fail
 from p3mask.cli.options import add_device_argument
+from p3mask.cli.reporting import fail
 from p3mask.face.detect import FaceDetector
 from p3mask.face.image_io import ARTEFACT_FOLDER_SUFFIX, load_image_with_info, save_image
 from p3mask.models import available_models, load_model

@@ -6,14 +6,14 @@ import argparse
 from pathlib import Path
 
 from p3mask.atomic import WriteError, check_writable
-from p3mask.cli.reporting import fail
 from p3mask.cli.options import add_device_argument
+from p3mask.cli.reporting import fail
 from p3mask.face.image_io import ARTEFACT_FOLDER_SUFFIX, ImageLoadError
 from p3mask.models import available_models
 from p3mask.protect.chameleon import LearnResult, learn, resolve_device
+from p3mask.protect.config import DEFAULT_PRESET, HELD_OUT_MODELS, PRESETS, get_config
 from p3mask.protect.key_checks import check_user_name
 from p3mask.protect.visuals import LearnArtefacts
-from p3mask.protect.config import DEFAULT_PRESET, HELD_OUT_MODELS, PRESETS, get_config
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -108,7 +108,8 @@ def summary(result: LearnResult, path: Path) -> list[str]:
     ]
     for name in fit.protected_cosine:
         before, after = fit.clean_cosine[name], fit.protected_cosine[name]
-        lines.append(f"  {name:<14} cosine to the user: clean {float(before.mean()):.3f} -> protected {float(after.mean()):.3f}")
+        lines.append(f"  {name:<14} cosine to the user: clean {float(before.mean()):.3f} -> protected "
+                     f"{float(after.mean()):.3f}")
     lines += [f"not used {name}: {why}" for name, why in result.skipped]
     lines += [f"warning: {w}" for w in result.warnings]
     return lines

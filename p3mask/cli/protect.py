@@ -8,13 +8,12 @@ and ``--face`` name the faces to protect.
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
-from dataclasses import replace
-
 from p3mask.atomic import WriteError, check_target, write_json
-from p3mask.cli.reporting import fail, finish_files, print_outcome
 from p3mask.cli.options import add_device_argument
+from p3mask.cli.reporting import fail, finish_files, print_outcome
 from p3mask.protect.apply import FaceOutcome, FileOutcome
 from p3mask.protect.face_choice import FacePolicy
 from p3mask.protect.key import KeyFileError, P3Mask
@@ -30,7 +29,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "existing file is replaced (unless --overwrite): clashes are reported per file before any work. "
         "Each copy is read back before it is reported; GPS location and camera/device EXIF fields are "
         "removed (unless --keep-metadata). When no face is a sure match, the most likely face is protected "
-        "anyway (on doubt); a photo with several faces none of which is plausibly the user is reported and not written. Each face is reported "
+        "anyway (on doubt); a photo with several faces none of which is plausibly the user is reported and not "
+        "written. Each face is reported "
         "with its number (as `p3mask faces` prints it), whether it was protected, why (match, doubt, flag, "
         "stranger) and its match score.",
     )
@@ -66,7 +66,8 @@ def policy_from_args(args: argparse.Namespace) -> FacePolicy:
 
 
 def describe_face(index: int, face: FaceOutcome) -> str:
-    """``face 0 protected (match, score 0.612, SSIMULACRA2 72.3, SSIM 0.9712)`` or ``face 1 left (stranger, score 0.051)``."""
+    """``face 0 protected (match, score 0.612, SSIMULACRA2 72.3, SSIM 0.9712)`` or
+    ``face 1 left (stranger, score 0.051)``."""
     if not face.protected:
         return f"face {index} left ({face.reason}, score {face.cosine:.3f})"
     weaker = f", mask at {face.strength:.0%} to hold the perceptual floor" if face.strength < 1.0 else ""

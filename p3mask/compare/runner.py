@@ -68,7 +68,8 @@ def run_compare(config: CompareConfig, progress: bool = True) -> CompareReport:
     source = "given" if target is not None else None
     rows, details, hyper = {}, {}, {}
     for method in config.ordered_methods():
-        budget = target if target is not None else PRESETS[config.preset].quality_floor + PRESETS[config.preset].quality_margin
+        preset = PRESETS[config.preset]
+        budget = target if target is not None else preset.quality_floor + preset.quality_margin
         protector = get_method(method, pool=DEFAULT_POOL, models=models, detector=detector, device=device,
                                seed=config.seed, thresholds=thresholds, **method_kwargs(method, config, budget))
         hyper[method] = settings(protector)

@@ -168,7 +168,8 @@ def _detect_all(paths: list[Path], detector: FaceDetector, progress: bool) -> tu
     fallback = landmarks[detected].median(dim=0).values
     landmarks[~detected] = fallback
     if (~detected).any():
-        logger.info("%d of %d photos without a detected face use the median landmarks", int((~detected).sum()), len(paths))
+        logger.info("%d of %d photos without a detected face use the median landmarks", int((~detected).sum()),
+                    len(paths))
     return landmarks, detected
 
 
@@ -225,7 +226,8 @@ def build_gallery(
             _write(faces_file, {"landmarks": landmarks, "detected": detected}, meta)
     else:
         landmarks, detected = faces["landmarks"], faces["detected"]
-    files = {name: folder / f"{name}-{model_key(name, m, faces_key)}.safetensors" for name, m in models.items()} if folder else {}
+    files = {name: folder / f"{name}-{model_key(name, m, faces_key)}.safetensors" for name,
+             m in models.items()} if folder else {}
     embeddings: dict[str, torch.Tensor] = {}
     for name, file in files.items():
         cached = _read(file, ("embeddings",), len(paths))

@@ -66,9 +66,11 @@ def markdown(report: dict) -> str:
     out += ["## Image quality (mean over protected test photos)", "",
             f"- SSIMULACRA2, face in context {_f(q['ssimulacra2_face'], 1)} (min {_f(q['ssimulacra2_face_min'], 1)}), "
             f"whole photo {_f(q['ssimulacra2_full'], 1)}",
-            f"- Butteraugli max, face in context {_f(q['butteraugli_face'], 2)} (worst {_f(q['butteraugli_face_max'], 2)}; "
+            f"- Butteraugli max, face in context {_f(q['butteraugli_face'], 2)} (worst "
+            f"{_f(q['butteraugli_face_max'], 2)}; "
             f"photos SSIMULACRA2 calls barely noticeable but Butteraugli badly damaged: {q['gamed']})",
-            f"- CIEDE2000 on the face {_f(q['ciede2000_face'], 2)} mean, {_f(q['ciede2000_over3_face'], 3)} of pixels over 3",
+            f"- CIEDE2000 on the face {_f(q['ciede2000_face'], 2)} mean, {_f(q['ciede2000_over3_face'], 3)} of pixels "
+            "over 3",
             f"- face-region SSIM {_f(q['ssim_face'], 4)} (min {_f(q['ssim_face_min'], 4)}), "
             f"PSNR {_f(q['psnr_face'], 2)} dB",
             f"- whole-photo SSIM {_f(q['ssim_full'], 4)}, PSNR {_f(q['psnr_full'], 2)} dB",
@@ -96,7 +98,8 @@ def markdown(report: dict) -> str:
     out += [f"- whole run: {_f(report.get('wall_s'), 1)} s on {report.get('device', '?')}", ""]
     pres = report.get("presets", {})
     if pres:
-        rows = [[p, _f(v.get("epsilon", math.nan) * 255, 1), _f(v["ssimulacra2_face"], 1), _f(v["ssimulacra2_face_min"], 1),
+        rows = [[p, _f(v.get("epsilon", math.nan) * 255, 1), _f(v["ssimulacra2_face"], 1),
+                 _f(v["ssimulacra2_face_min"], 1),
                  _f(v["butteraugli_face"], 2), _f(v["ssim_face"], 4)]
                 + [_f(v["psr"].get(m)) for m in models] for p, v in pres.items()]
         header = ["preset", "RGB bound x255", "SSIMULACRA2 face", "min", "Butteraugli max", "SSIM face", *models]
@@ -105,7 +108,8 @@ def markdown(report: dict) -> str:
     if users:
         rows = [[u["name"], ",".join(u["team"]), str(u["train_photos"]), str(u["test_photos"]),
                  _f(u["learn_s"], 1), _f(u["ssimulacra2_face_min"], 1), _f(u["ssim_face_min"], 4)] for u in users]
-        out += ["## Users", ""] + _table(["user", "team", "train", "test", "learn s", "min SSIMULACRA2", "min SSIM"], rows) + [""]
+        out += ["## Users", ""] + _table(["user", "team", "train", "test", "learn s", "min SSIMULACRA2", "min SSIM"],
+                                         rows) + [""]
     return "\n".join(out)
 
 
@@ -115,7 +119,8 @@ def retrieval_markdown(block: dict, psr: dict | None = None) -> list[str]:
         return []
     psr = psr or {}
     unseen = lambda m: " *" if m in psr and not psr[m]["seen_in_training"] else ""  # noqa: E731
-    rows = [[m + unseen(m)] + [_f(v["top1"][c]) for c in RETRIEVAL_CASES] + [_f(v["precision_at_k"][c]) for c in RETRIEVAL_CASES]
+    rows = [[m + unseen(m)] + [_f(v["top1"][c]) for c in RETRIEVAL_CASES]
+            + [_f(v["precision_at_k"][c]) for c in RETRIEVAL_CASES]
             for m, v in block.items()]
     cos = [[m + unseen(m)] + [_f(v["cosine"][k]) for k in RETRIEVAL_COSINES] for m, v in block.items()]
     first = next(iter(block.values()))
@@ -188,7 +193,8 @@ def plot_robustness(report: dict, path: Path, overwrite: bool = False) -> Path:
             ax.plot(levels, ys, "o-", label=m)
         ax.set_title(family)
         ax.set_ylim(-0.03, 1.05)
-        ax.set_xlabel({"jpeg": "quality", "downscale": "scale", "blur": "sigma (px)", "median": "window"}.get(family, "level"))
+        units = {"jpeg": "quality", "downscale": "scale", "blur": "sigma (px)", "median": "window"}
+        ax.set_xlabel(units.get(family, "level"))
         if family in ("jpeg", "downscale"):
             ax.invert_xaxis()  # stronger to the right
     axes[0][0].set_ylabel("query top-1 PSR")
@@ -241,7 +247,8 @@ def summary(report: EvalReport | dict) -> str:
             lines.append(f"  {name:<14} 1a {_f(t['1a'])}  1b {_f(t['1b'])}  2a {_f(t['2a'])}  2b {_f(t['2b'])}  "
                          f"cos prot {_f(c['protected_protected'])}  clean {_f(c['clean_clean'])}")
     q, a = report["quality"], report["authorized"]
-    lines.append(f"SSIMULACRA2 (face in context) {_f(q['ssimulacra2_face'], 1)} (min {_f(q['ssimulacra2_face_min'], 1)}), "
+    lines.append(f"SSIMULACRA2 (face in context) {_f(q['ssimulacra2_face'], 1)} (min "
+                 f"{_f(q['ssimulacra2_face_min'], 1)}), "
                  f"Butteraugli max {_f(q['butteraugli_face'], 2)}, face SSIM {_f(q['ssim_face'], 4)}, "
                  f"whole-photo PSNR {_f(q['psnr_full'], 1)} dB")
     lines.append(f"with the key: top-1 clean {_f(a['top1_clean'])}, unlocked {_f(a['top1_unlocked'])}, "

@@ -187,7 +187,8 @@ def _main_preset(config, cases, gallery, embedder, thresholds) -> dict:
     report["robustness_clean_error"] = {name: query_psr(c, gallery, 1) for name, (_, c) in sets.items()}
     report["clean_error"] = query_psr(clean, gallery, 1)
     if config.adaptive:
-        report["adaptive"], report["adaptive_details"] = _adaptive(config, cases, gallery, embedder, clean, protected, thresholds)
+        report["adaptive"], report["adaptive_details"] = _adaptive(config, cases, gallery, embedder, clean, protected,
+                                                                   thresholds)
     return report
 
 

@@ -55,7 +55,8 @@ def estimate_similarity(src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
     if dst.ndim == 2:
         dst = dst.expand(src.shape[0], -1, -1)
     if dst.shape != src.shape or src.shape[1] < 2:
-        raise ValueError(f"expected src and dst with the same K >= 2 points, got {tuple(src.shape)} and {tuple(dst.shape)}")
+        raise ValueError(f"expected src and dst with the same K >= 2 points, got {tuple(src.shape)} and "
+                         f"{tuple(dst.shape)}")
     mu_s, mu_d = src.mean(1, keepdim=True), dst.mean(1, keepdim=True)
     s, d = src - mu_s, dst - mu_d
     spread = (s * s).sum((1, 2))
@@ -139,7 +140,9 @@ def warp_to_crop(
     return _sample(images, invert_affine(m), (h, w), "zeros")
 
 
-def _paste_window(m_inv: torch.Tensor, crop_hw: tuple[int, int], photo_hw: tuple[int, int]) -> tuple[int, int, int, int]:
+def _paste_window(
+    m_inv: torch.Tensor, crop_hw: tuple[int, int], photo_hw: tuple[int, int]
+) -> tuple[int, int, int, int]:
     """Photo rows/cols ``(y0, y1, x0, x1)`` that the crops (plus a 1-pixel border) can reach."""
     h, w = crop_hw
     corners = torch.tensor([[-1.0, -1.0, w, w], [-1.0, h, -1.0, h], [1.0, 1.0, 1.0, 1.0]], dtype=m_inv.dtype)

@@ -69,7 +69,8 @@ class Fawkes(PerPhotoProtector):
     ) -> None:
         super().__init__(quality_target, max_scale, **kwargs)
         if steps < 1 or lr <= 0 or num_candidates < 1 or photos_per_candidate < 1 or max_scale <= 0:
-            raise ValueError("expected steps >= 1, lr > 0, num_candidates >= 1, photos_per_candidate >= 1, max_scale > 0")
+            raise ValueError("expected steps >= 1, lr > 0, num_candidates >= 1, photos_per_candidate >= 1, max_scale > "
+                             "0")
         self.steps = int(steps)
         self.lr = float(lr)
         self.targets = targets

@@ -10,10 +10,10 @@ penalty, and the focal-diversity team, then packs the result into a :class:`P3Ma
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Mapping
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,8 +28,8 @@ from p3mask.models.thresholds import match_threshold
 from p3mask.protect.config import ChameleonConfig, get_config
 from p3mask.protect.key import P3Mask
 from p3mask.protect.optimizer import Chameleon, EpochStats, MaskResult
-from p3mask.protect.visuals import LearnArtefacts
 from p3mask.protect.trainset import build_training_set, model_frames
+from p3mask.protect.visuals import LearnArtefacts
 
 logger = logging.getLogger(__name__)
 

@@ -163,7 +163,8 @@ def _grid_search(image, matrix, mask_hp, grid, margin: int) -> tuple[torch.Tenso
     return compose(candidates[g:g + 1], shift)[0], float(scores[g, dy, dx])
 
 
-def coarse_search(image: torch.Tensor, matrices: torch.Tensor, mask: torch.Tensor, margin: int = SEARCH_MARGIN) -> torch.Tensor:
+def coarse_search(image: torch.Tensor, matrices: torch.Tensor, mask: torch.Tensor,
+                  margin: int = SEARCH_MARGIN) -> torch.Tensor:
     """Best correction per face: every integer shift up to ``margin`` pixels for each of
     :data:`SEARCH_SCALES` x :data:`SEARCH_ANGLES`, then a finer grid (a quarter of the steps) around the
     winner with sub-pixel shifts; returns the corrected ``(N, 2, 3)`` affines."""

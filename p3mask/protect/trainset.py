@@ -126,8 +126,10 @@ def crop_region(
     included = None
     if include is not None:
         hh, ww = region.shape[1:]
-        included = (max(0, math.floor((max(0, include[0]) - y0) * fy)), min(hh, math.ceil((min(h, include[1]) - y0) * fy)),
-                    max(0, math.floor((max(0, include[2]) - x0) * fx)), min(ww, math.ceil((min(w, include[3]) - x0) * fx)))
+        included = (max(0, math.floor((max(0, include[0]) - y0) * fy)),
+                    min(hh, math.ceil((min(h, include[1]) - y0) * fy)),
+                    max(0, math.floor((max(0, include[2]) - x0) * fx)),
+                    min(ww, math.ceil((min(w, include[3]) - x0) * fx)))
     return region, landmarks, included
 
 
@@ -195,7 +197,8 @@ def build_training_set(
         contexts.append(context)
         kept.append(name)
     stacked, valid = _stack(regions)
-    return (TrainingSet(stacked, valid, torch.stack(landmarks), torch.tensor(contexts, dtype=torch.long), kept, skipped),
+    return (TrainingSet(stacked, valid, torch.stack(landmarks), torch.tensor(contexts, dtype=torch.long), kept,
+                        skipped),
             choice.reference)
 
 

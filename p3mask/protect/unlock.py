@@ -36,14 +36,13 @@ from pathlib import Path
 import torch
 
 from p3mask.atomic import WriteError
-
-from p3mask.protect.register import REFINE_STEPS, mask_strength, refine_matrices
 from p3mask.face.align import estimate_similarity, paste_from_crop
 from p3mask.face.checks import check_photo
 from p3mask.face.detect import FaceDetector
 from p3mask.face.image_io import ImageLoadError, load_image_with_info, save_image
 from p3mask.protect.apply import FileOutcome, copy_notes, plan_outputs
 from p3mask.protect.key import P3Mask
+from p3mask.protect.register import REFINE_STEPS, mask_strength, refine_matrices
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +64,8 @@ def remove_mask(
     if matrices.shape[0] == 0:
         return image.clone()
     n = matrices.shape[0]
-    pasted, weight = paste_from_crop(mask[None].float().expand(n, -1, -1, -1).contiguous(), matrices.float(), image.shape[-2:])
+    pasted, weight = paste_from_crop(mask[None].float().expand(n, -1, -1, -1).contiguous(), matrices.float(),
+                                     image.shape[-2:])
     if strengths is not None:
         pasted = pasted * strengths.float().reshape(n, 1, 1, 1)
     return (image - (pasted * weight).sum(0)).clamp(0.0, 1.0)

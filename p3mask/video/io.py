@@ -93,7 +93,8 @@ def open_video(path: str | os.PathLike, max_pixel_rate: float = DEFAULT_MAX_PIXE
     except av.FFmpegError as exc:
         raise VideoError(path, f"not a readable video ({exc.strerror or exc})") from None
     if info.pixel_rate > max_pixel_rate:
-        raise VideoError(path, f"{info.width}x{info.height} at {float(info.rate):.3g} fps is {info.pixel_rate / 1e6:.0f} "
+        raise VideoError(path,
+                         f"{info.width}x{info.height} at {float(info.rate):.3g} fps is {info.pixel_rate / 1e6:.0f} "
                          f"megapixels/s, over the limit of {max_pixel_rate / 1e6:.0f} (raise it with --max-pixel-rate)")
     return info
 
@@ -144,7 +145,8 @@ def tensor_to_frame(image: torch.Tensor, like: av.VideoFrame, original: torch.Te
     return frame
 
 
-def decode_frames(box: av.container.InputContainer, path: Path) -> Iterator[tuple[av.VideoFrame | None, av.Packet | None]]:
+def decode_frames(box: av.container.InputContainer,
+                  path: Path) -> Iterator[tuple[av.VideoFrame | None, av.Packet | None]]:
     """Demux ``box``: ``(video frame, None)`` per decoded frame and ``(None, audio packet)`` per audio packet.
 
     Raises:

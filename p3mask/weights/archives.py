@@ -8,7 +8,6 @@ network.
 from __future__ import annotations
 
 import hashlib
-
 import logging
 import shutil
 import subprocess

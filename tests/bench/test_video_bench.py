@@ -4,8 +4,8 @@ import pytest
 from PIL import Image
 
 from p3mask.bench.video import run_video
-from p3mask.cli.main import build_parser
 from p3mask.cli.bench import run_video_cmd, video_summary
+from p3mask.cli.main import build_parser
 
 
 def test_flags():

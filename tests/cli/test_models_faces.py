@@ -8,7 +8,6 @@ from PIL import Image
 from p3mask.cli.main import main
 from p3mask.paths import data_root
 
-
 ZOO_DIMS = {"facenet": 128, "sface": 128, "mobilefacenet": 192, "mobileface": 256, "dlib": 128,
             "w600k_mbf": 512, "fr_feature": 512, "facexzoo_mbf": 512}
 

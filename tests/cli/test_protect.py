@@ -1,8 +1,8 @@
 """`p3mask protect`: arguments, bad keys, and (slow) a real run on LFW photos."""
 
-import pytest
-
 from pathlib import Path
+
+import pytest
 
 from p3mask.cli.main import build_parser, main
 from p3mask.cli.protect import describe, policy_from_args, report_outcome, run

@@ -9,9 +9,9 @@ bytes.
 import errno
 
 import pytest
+import safety_corpus as corpus
 from PIL import Image
 
-import safety_corpus as corpus
 from p3mask.cli.main import main
 from p3mask.face.image_io import load_image
 
@@ -191,7 +191,8 @@ def test_cuda_without_cuda_is_one_line(command, tmp_path, key_path, capsys, monk
 
 
 def test_conversion_losses_are_said_per_file(tmp_path, key_path, fake, capsys):
-    inputs = [corpus.rgba(tmp_path / "t.png"), corpus.animated_gif(tmp_path / "a.gif"), corpus.png16(tmp_path / "d.png")]
+    inputs = [corpus.rgba(tmp_path / "t.png"), corpus.animated_gif(tmp_path / "a.gif"),
+              corpus.png16(tmp_path / "d.png")]
     assert _protect(key_path, *inputs, "--out", tmp_path / "out") == 0
     lines = capsys.readouterr().out.splitlines()
     line = {name: next(ln for ln in lines if f"{name} ->" in ln) for name in ("t.png", "a.gif", "d.png")}

@@ -11,9 +11,9 @@ from p3mask.evaluate.adaptive import (
     purifier_families,
     subtract_estimate,
 )
+from p3mask.face.align import estimate_similarity, paste_from_crop
 from p3mask.protect.register import mask_correlation, refine_matrices
 from p3mask.protect.unlock import remove_mask
-from p3mask.face.align import estimate_similarity, paste_from_crop
 
 FRAME = (64, 64)
 TEMPLATE = ((22.0, 26.0), (42.0, 26.0), (32.0, 36.0), (24.0, 47.0), (40.0, 47.0))

@@ -36,7 +36,8 @@ def test_gallery_identifies_clean_photos_and_is_cached(small_lfw):
     assert len(g) == 12 and g.embeddings["mobilefacenet"].shape == (12, 192)
     assert g.labels.tolist() == [i for i in range(4) for _ in range(3)]
     rows = torch.arange(len(g))
-    hits = identification_hits(g.embeddings["mobilefacenet"], g.labels, g.embeddings["mobilefacenet"], g.labels, 1, rows, rows)
+    hits = identification_hits(g.embeddings["mobilefacenet"], g.labels, g.embeddings["mobilefacenet"], g.labels, 1,
+                               rows, rows)
     assert hits.float().mean() >= 0.75  # each photo finds its person among the others
     files = sorted(p.name for p in gallery_cache_dir(small_lfw).iterdir())
     assert len(files) == 2 and files[0].startswith("faces-") and files[1].startswith("mobilefacenet-")

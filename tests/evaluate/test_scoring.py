@@ -39,7 +39,8 @@ def _probes(gallery: Gallery, users: list[int], shift: torch.Tensor | None = Non
     if shift is not None:
         emb = F.normalize(emb + shift, dim=1)
     as_long = lambda v: torch.tensor(v, dtype=torch.long)  # noqa: E731
-    return ProbeSet({"m": emb}, gallery.labels[rows], as_long(rows), as_long([i for i, _ in enumerate(users) for _ in (0, 1)]))
+    return ProbeSet({"m": emb}, gallery.labels[rows], as_long(rows),
+                    as_long([i for i, _ in enumerate(users) for _ in (0, 1)]))
 
 
 def test_clean_probes_are_found_and_strong_masks_protect():

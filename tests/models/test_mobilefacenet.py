@@ -7,8 +7,8 @@ import pytest
 import torch
 from human_models_checks import HumanModelsPortChecks, graph_json
 from tf_numpy_ops import cosine, same_pads
-from tflite_reference import TfliteReference
 from tfjs_graph_reference import TfjsGraphReference, repair_mobilefacenet
+from tflite_reference import TfliteReference
 
 from p3mask.models.mobilefacenet import SPEC, MobileFaceNet, tf_same_pad
 from p3mask.weights.archives import ARCHIVES, read_member

@@ -81,7 +81,8 @@ def test_apply_leaves_strangers_untouched(learned):
     result, models, detector, _ = learned
     key = result.key
     stranger = load_image(_photos(STRANGER)[1])
-    out, report = protect_image(key, stranger, detector=detector, matcher=models[key.match_model], policy=FacePolicy("strict"))
+    out, report = protect_image(key, stranger, detector=detector, matcher=models[key.match_model],
+                                policy=FacePolicy("strict"))
     assert report.protected == 0 and report.left >= 1
     assert torch.equal(out, stranger)
     # by default a one-face photo is protected anyway, on doubt (the user handed it over to be protected)

@@ -5,6 +5,7 @@ import torch
 
 from p3mask.face.align import align_faces
 from p3mask.face.detect import Detections
+from p3mask.models.base import FaceRecognizer
 from p3mask.recognition import (
     FacePipeline,
     central_face,
@@ -13,7 +14,6 @@ from p3mask.recognition import (
     near_landmarks,
     nearest_face,
 )
-from p3mask.models.base import FaceRecognizer
 
 TOY_TEMPLATE = ((10.94, 14.77), (21.01, 14.71), (16.01, 20.50), (11.87, 26.39), (20.21, 26.34))  # ArcFace x 32/112
 

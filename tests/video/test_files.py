@@ -6,13 +6,12 @@ import json
 import av
 import numpy as np
 import pytest
+from video_clips import grey_frames
 
 from p3mask.video.files import protect_video, video_target
 from p3mask.video.io import VideoError, audio_packets, open_video
 from p3mask.video.protector import VideoConfig
 from p3mask.video.synthetic import write_clip
-
-from video_clips import grey_frames
 
 
 def _decoded_audio(path):
@@ -34,7 +33,8 @@ def test_faceless_clip_passes_through_with_its_audio_bit_for_bit(faceless_clip, 
     assert json.loads((out / "still.mp4.json").read_text())["frames"] == 25
     with av.open(str(written)) as box:
         assert box.streams.video[0].codec_context.name == "h264"
-        assert not {k for k in box.metadata if k not in ("major_brand", "minor_version", "compatible_brands", "encoder")}
+        assert not {k for k in box.metadata if k not in ("major_brand", "minor_version", "compatible_brands",
+                                                         "encoder")}
 
 
 def test_container_metadata_is_stripped(tmp_path, stranger_key):
@@ -160,4 +160,5 @@ def test_cli_video_flags():
     from p3mask.video.command import video_config
 
     assert video_config(args) == VideoConfig(crf=20, max_pixel_rate=600e6, smooth=False)
-    assert build_parser().parse_args(["protect", "--key", "k", "a.mp4", "--out", "o", "--floor-margin", "0"]).floor_margin == 0
+    assert build_parser().parse_args(["protect", "--key", "k", "a.mp4", "--out", "o", "--floor-margin",
+                                      "0"]).floor_margin == 0

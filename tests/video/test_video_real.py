@@ -88,7 +88,8 @@ def _reencode(clip, path):
 
 def _landmark_jitter(outcomes, truth):
     """Mean frame-to-frame change of the error against the true landmarks, over consecutive protected frames."""
-    steps = [(o1.landmarks - t1) - (o0.landmarks - t0) for o0, o1, t0, t1 in zip(outcomes, outcomes[1:], truth, truth[1:])
+    steps = [(o1.landmarks - t1) - (o0.landmarks - t0) for o0, o1, t0,
+             t1 in zip(outcomes, outcomes[1:], truth, truth[1:])
              if o0.protected and o1.protected]
     return float(torch.stack(steps).norm(dim=-1).mean())
 
@@ -97,7 +98,8 @@ def test_mask_follows_the_face_not_the_detector_noise(material, tmp_path):
     key, _, clip, photo, affines = material
     detector, matcher = FaceDetector(), load_model(key.match_model)
     base = detector.detect(load_image(photo)).largest().landmarks[0].double()
-    truth = [None if m is None else (torch.from_numpy(m) @ torch.cat([base, torch.ones(5, 1, dtype=base.dtype)], 1).T).T.float()
+    truth = [None if m is None else (torch.from_numpy(m) @ torch.cat([base, torch.ones(5, 1, dtype=base.dtype)],
+                                                                     1).T).T.float()
              for m in affines]
     results = {}
     for smooth in (True, False):
