@@ -10,6 +10,7 @@ from p3mask.bench.learn import lfw_user_photos, model_flops
 from p3mask.cli.main import main
 
 
+@pytest.mark.data
 def test_default_user_is_the_first_with_twenty_photos(lfw_user):
     user, photos = lfw_user
     assert len(photos) >= 20 and photos == sorted(photos)
@@ -17,6 +18,7 @@ def test_default_user_is_the_first_with_twenty_photos(lfw_user):
     assert lfw_user_photos(user=user, count=20)[1] == photos[:20]
 
 
+@pytest.mark.data
 def test_bad_user_or_count_is_a_clear_error(lfw_user):
     user, photos = lfw_user
     with pytest.raises(ValueError, match="no LFW identity"):
@@ -42,6 +44,8 @@ def test_model_flops_count_forward_and_input_gradient_only():
     assert model_flops(_Linear(), 2, torch.device("cpu")) == 2 * 1536
 
 
+@pytest.mark.data
+@pytest.mark.weights
 def test_bench_learn_cli_writes_sane_figures(lfw_user, tmp_path, capsys, monkeypatch):
     user, _ = lfw_user
     monkeypatch.setattr("p3mask.bench.learn.TARGET_SECONDS", 1e-3)  # no key is learned in a millisecond

@@ -15,6 +15,8 @@ from p3mask.protect.apply import protect_image
 from p3mask.protect.key import P3Mask
 
 
+@pytest.mark.data
+@pytest.mark.weights
 def test_protecting_given_detections_equals_protecting_with_the_detector(lfw_user, quick_key_file):
     _, photos = lfw_user
     key = P3Mask.load(quick_key_file)
@@ -34,6 +36,8 @@ def _check_times(block, n):
     assert block["mean"] == pytest.approx(sum(block["per_photo"]) / n)
 
 
+@pytest.mark.data
+@pytest.mark.weights
 def test_bench_protect_cli_with_a_key(lfw_user, quick_key_file, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr("p3mask.bench.protect.TARGET_APPLY_MS", 1e6)  # every photo is protected within it
     user, photos = lfw_user
@@ -52,6 +56,8 @@ def test_bench_protect_cli_with_a_key(lfw_user, quick_key_file, tmp_path, capsys
     assert r["target"] == {"apply_ms": 1e6, "met": True}
 
 
+@pytest.mark.data
+@pytest.mark.weights
 def test_bench_protect_learns_a_quick_key_and_protects_other_photos(lfw_user):
     user, photos = lfw_user
     r = run_protect(photos=2, threads=1, learn_photos=4, learn_epochs=1)
@@ -61,6 +67,7 @@ def test_bench_protect_learns_a_quick_key_and_protects_other_photos(lfw_user):
     _check_times(r["apply_ms"], 2)
 
 
+@pytest.mark.data
 def test_bad_arguments(lfw_user, tmp_path, capsys):
     with pytest.raises(ValueError, match="repeat"):
         run_protect(repeat=0)

@@ -15,6 +15,8 @@ def test_flags():
 
 
 @pytest.mark.slow
+@pytest.mark.data
+@pytest.mark.weights
 def test_short_clip_figures(quick_key_file, tmp_path):
     strip = tmp_path / "strip.png"
     r = run_video(key=quick_key_file, seconds=1.0, size=(180, 320), scales=(180,), scale_seconds=0.5, every=4,

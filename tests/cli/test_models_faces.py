@@ -13,6 +13,8 @@ ZOO_DIMS = {"facenet": 128, "sface": 128, "mobilefacenet": 192, "mobileface": 25
 
 
 @pytest.mark.slow
+@pytest.mark.data
+@pytest.mark.weights
 def test_models_list_json_reports_eight_ready_architectures_with_licences(capsys):
     assert main(["models", "list", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
@@ -39,6 +41,8 @@ def test_models_pull_rejects_unknown_name(capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.data
+@pytest.mark.weights
 def test_faces_bad_inputs_one_line_each_and_rest_processed(tmp_path, capsys):
     photo = data_root() / "lfw" / "Aaron_Peirsol" / "Aaron_Peirsol_0001.jpg"
     shutil.copy(photo, tmp_path / "good.jpg")

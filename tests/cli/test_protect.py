@@ -77,6 +77,8 @@ def test_foreign_key_is_rejected(tmp_path, capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.data
+@pytest.mark.weights
 def test_protects_user_photos_and_reports_the_rest(tmp_path, capsys):
     from p3mask.models.thresholds import match_threshold
     from p3mask.paths import data_root

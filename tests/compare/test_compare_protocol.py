@@ -16,7 +16,7 @@ from p3mask.face.detect import FaceDetector
 from p3mask.methods.base import Protector
 from p3mask.models import load_models
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.data, pytest.mark.weights]
 
 
 class Untouched(Protector):

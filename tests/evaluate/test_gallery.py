@@ -13,14 +13,12 @@ from p3mask.evaluate.metrics import identification_hits
 from p3mask.models import load_model
 from p3mask.paths import data_root
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.data, pytest.mark.weights]
 
 
 @pytest.fixture
 def small_lfw(tmp_path, monkeypatch):
-    lfw = data_root() / "lfw"
-    if not lfw.is_dir():
-        pytest.skip("LFW is not in the data root")
+    lfw = data_root() / "lfw"  # present: the test is marked `data` (tests/conftest.py)
     names = load_dataset("lfw").sample_identities(4, 4, seed=0)
     for name in names:
         (tmp_path / "data" / name).mkdir(parents=True)

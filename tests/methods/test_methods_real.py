@@ -14,7 +14,7 @@ from p3mask.methods.photo_face import FRAME_SIZE, FRAME_TEMPLATE
 from p3mask.models import load_models
 from p3mask.protect.config import DEFAULT_POOL
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.data, pytest.mark.weights]
 
 USER = "Colin_Powell"  # an LFW identity with many photos
 TARGET = 70.0  # SSIMULACRA2 (face in context) budget given to every method

@@ -18,7 +18,7 @@ from p3mask.protect.config import get_config
 from p3mask.protect.face_choice import FacePolicy
 from p3mask.protect.key import P3Mask
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.data, pytest.mark.weights]
 
 USER, STRANGER = "Jennifer_Capriati", "Tony_Blair"
 TEAM = ("mobilefacenet", "mobileface")

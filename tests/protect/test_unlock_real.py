@@ -15,13 +15,12 @@ from p3mask.face.detect import FaceDetector
 from p3mask.face.image_io import load_image
 from p3mask.models import load_model
 from p3mask.models.thresholds import match_threshold
-from p3mask.paths import data_root
 from p3mask.protect.apply import protect_image
 from p3mask.protect.chameleon import learn
 from p3mask.protect.config import get_config
 from p3mask.protect.unlock import unlock_image
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.data, pytest.mark.weights]
 
 TEAM = ("sface",)  # one team model keeps the test short; the key is a real learned mask all the same
 # SFace also picks the user's face in the photos here, with its calibrated threshold.
@@ -30,8 +29,6 @@ THRESHOLDS = {"sface": match_threshold("sface")}
 
 @pytest.fixture(scope="module")
 def setting():
-    if not (data_root() / "lfw").is_dir():
-        pytest.skip("LFW is not in the data root")
     dataset = load_dataset("lfw")
     users = dataset.sample_identities(2, 10, seed=3)
     models = {name: load_model(name) for name in TEAM}

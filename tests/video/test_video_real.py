@@ -22,7 +22,7 @@ from p3mask.video.io import VideoWriter, audio_packets, decode_frames, open_vide
 from p3mask.video.protector import VideoConfig
 from p3mask.video.synthetic import ClipPlan, make_clip
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.data, pytest.mark.weights]
 QUICK_TEAM = ("mobilefacenet", "mobileface")
 PLAN = ClipPlan()  # 2 s, 320x240, 30 fps: stranger in 30-50% of it, nobody in 75-85%
 
@@ -30,8 +30,6 @@ PLAN = ClipPlan()  # 2 s, 320x240, 30 fps: stranger in 30-50% of it, nobody in 7
 @pytest.fixture(scope="module")
 def material(tmp_path_factory):
     """``(key, key file, clip, photo the clip is made of, the user's affine per frame)``."""
-    if not (data_root() / "lfw").is_dir():
-        pytest.fail(f"LFW data missing: {data_root() / 'lfw'}")
     user, photos = lfw_user_photos()
     torch.manual_seed(0)
     key = learn(photos[:4], get_config("mid", epochs=1, team=QUICK_TEAM), user=user, device="cpu",
