@@ -29,9 +29,9 @@ import cv2
 import numpy as np
 import torch
 
+from p3mask.checks import check_photo
 from p3mask.evaluate.transforms import from_uint8, to_uint8
 from p3mask.face.align import align_faces, estimate_similarity
-from p3mask.face.checks import check_photo
 from p3mask.protect.register import highpass
 from p3mask.protect.unlock import remove_mask
 

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from p3mask.face.checks import check_photo
+from p3mask.checks import check_photo
 
 
 def to_uint8(image: torch.Tensor) -> np.ndarray:

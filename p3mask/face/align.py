@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from p3mask.face.checks import check_photo
+from p3mask.checks import check_photo
 
 
 def _check_points(name: str, pts: torch.Tensor, ndims: tuple[int, ...]) -> None:

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from p3mask.atomic import atomic_path
-from p3mask.face.checks import check_photo
+from p3mask.checks import check_photo
 from p3mask.paths import weights_dir
 from p3mask.weights.archives import ARCHIVES, read_member
 

@@ -30,7 +30,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from p3mask.atomic import atomic_path
-from p3mask.face.checks import check_photo
+from p3mask.checks import check_photo
 
 logger = logging.getLogger(__name__)
 

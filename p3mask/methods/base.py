@@ -29,7 +29,7 @@ from typing import ClassVar
 
 import torch
 
-from p3mask.face.checks import check_photo
+from p3mask.checks import check_photo
 from p3mask.face.detect import FaceDetector
 from p3mask.face.image_io import iter_image_files, load_image
 from p3mask.models import load_model

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from p3mask.face.checks import check_photo
+from p3mask.checks import check_photo
 from p3mask.face.detect import FaceDetector
 from p3mask.face.image_io import ImageLoadError, load_image, scan_inputs
 from p3mask.models import load_model

@@ -31,13 +31,14 @@ import logging
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 
 import torch
 
 from p3mask.atomic import WriteError
+from p3mask.checks import check_photo
 from p3mask.face.align import estimate_similarity, paste_from_crop
-from p3mask.face.checks import check_photo
 from p3mask.face.detect import FaceDetector
 from p3mask.face.image_io import ImageLoadError, load_image_with_info, save_image
 from p3mask.protect.apply import FileOutcome, copy_notes, plan_outputs
@@ -190,13 +191,11 @@ def unlock_files(
         ValueError: ``out_dir`` is a file.
     """
     plan = plan_outputs(inputs, Path(out_dir), overwrite)
-    report = on_outcome or (lambda outcome: None)
-    outcomes = list(plan.refused)
-    for outcome in outcomes:
-        report(outcome)
     detector = detector or (FaceDetector() if plan.jobs else None)
-    for source, target in plan.jobs:
-        outcome = unlock_file(key, source, target, detector, min_correlation, overwrite, keep_metadata)
-        report(outcome)
+    unlocked = (unlock_file(key, s, t, detector, min_correlation, overwrite, keep_metadata) for s, t in plan.jobs)
+    outcomes = []
+    for outcome in chain(plan.refused, unlocked):  # the refused first, then each file as it is done
         outcomes.append(outcome)
+        if on_outcome is not None:
+            on_outcome(outcome)
     return outcomes

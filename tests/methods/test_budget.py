@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
+from p3mask.checks import check_photo
 from p3mask.face.align import estimate_similarity
-from p3mask.face.checks import check_photo
 from p3mask.methods import available_methods, get_method
 from p3mask.methods.base import check_pool, frozen
 from p3mask.methods.photo_face import FRAME_SIZE, FRAME_TEMPLATE, PhotoFace, largest_passing_scale

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from p3mask.face.checks import check_photo
+from p3mask.checks import check_photo
 
 
 def test_accepts_a_photo_and_names_the_argument_in_each_refusal():
