@@ -30,6 +30,7 @@ from p3mask.methods import get_method
 from p3mask.models import load_models
 from p3mask.protect.chameleon import resolve_device
 from p3mask.protect.config import DEFAULT_POOL, HELD_OUT_MODELS, PRESETS
+from p3mask.recognition import FacePipeline
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ def run_compare(config: CompareConfig, progress: bool = True) -> CompareReport:
     gallery = build_gallery(gallery_dataset(dataset, names, config.gallery_identities, config.seed),
                             models, detector, config.use_cache, progress, device)
     thresholds, sources = model_thresholds(list(models), gallery)
-    embedder = ProbeEmbedder(models, detector, device)
+    embedder = ProbeEmbedder(FacePipeline(models, detector, device))
     splits = {n: split_user(dataset, n, config.train_fraction, config.seed, config.max_photos) for n in names}
     target = config.quality_target
     source = "given" if target is not None else None

@@ -12,7 +12,6 @@ from __future__ import annotations
 import torch
 
 from p3mask.face.detect import FaceDetector
-from p3mask.models.base import FaceRecognizer
 from p3mask.recognition import FacePipeline, near_landmarks, nearest_face
 
 __all__ = ["ProbeEmbedder", "nearest_face"]
@@ -23,23 +22,18 @@ class ProbeEmbedder:
     with the :func:`~p3mask.recognition.near_landmarks` choice and a count of missed re-detections).
 
     Args:
-        models: name -> loaded recogniser.
-        detector: face detector (default YuNet).
-        device: where the models run.
+        pipeline: the :class:`FacePipeline` that detects, aligns and embeds (its models and device).
 
     Attributes:
-        pipeline: the :class:`FacePipeline` that detects, aligns and embeds.
         fallbacks: number of photos so far in which the known face was not re-detected.
         photos: number of photos embedded so far.
+
+    Example:
+        >>> embedder = ProbeEmbedder(FacePipeline(models, detector, device))  # doctest: +SKIP
     """
 
-    def __init__(
-        self,
-        models: dict[str, FaceRecognizer],
-        detector: FaceDetector | None = None,
-        device: str | torch.device = "cpu",
-    ) -> None:
-        self.pipeline = FacePipeline(models, detector, device)
+    def __init__(self, pipeline: FacePipeline) -> None:
+        self.pipeline = pipeline
         self.fallbacks = 0
         self.photos = 0
 

@@ -58,6 +58,7 @@ from p3mask.models import available_models, load_model, load_models
 from p3mask.models.thresholds import match_threshold
 from p3mask.protect.chameleon import resolve_device
 from p3mask.protect.config import ChameleonConfig, get_config
+from p3mask.recognition import FacePipeline
 
 logger = logging.getLogger(__name__)
 
@@ -221,7 +222,7 @@ def run_evaluation(config: EvalConfig, progress: bool = True) -> EvalReport:
     gallery = build_gallery(gallery_dataset(dataset, names, config.gallery_identities, config.seed), models, detector,
                             config.use_cache, progress, device)
     thresholds, sources = model_thresholds(list(models), gallery)
-    embedder = ProbeEmbedder(models, detector, device)
+    embedder = ProbeEmbedder(FacePipeline(models, detector, device))
     phases["load_and_gallery"] = time.perf_counter() - start
     report, presets = {}, {}
     for preset in config.presets:

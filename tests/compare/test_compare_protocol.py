@@ -15,6 +15,7 @@ from p3mask.evaluate.scoring import query_psr
 from p3mask.face.detect import FaceDetector
 from p3mask.methods.base import Protector
 from p3mask.models import load_models
+from p3mask.recognition import FacePipeline
 
 pytestmark = [pytest.mark.slow, pytest.mark.data, pytest.mark.weights]
 
@@ -44,7 +45,7 @@ def test_untouched_photos_score_like_clean_ones():
     cases = [run_user(protector, i, n, splits[n], gallery) for i, n in enumerate(names)]
     assert [len(c.test) for c in cases] == [2, 2, 2] and protector.photos == 3
 
-    row, details = summarise(cases, ProbeEmbedder(models, detector), gallery, ("mobileface",))
+    row, details = summarise(cases, ProbeEmbedder(FacePipeline(models, detector)), gallery, ("mobileface",))
     clean = query_psr(split_probes(names, splits, gallery), gallery, 1)
     assert row["psr_seen"] == pytest.approx(clean["mobileface"])
     assert row["psr_unseen"] == pytest.approx(clean["dlib"])
