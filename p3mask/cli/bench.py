@@ -190,16 +190,25 @@ def run_timing(
     return 0
 
 
-def run_verify_cmd(args: argparse.Namespace) -> int:
-    from p3mask.bench.verify import run_verify
+def _checked_device(bench: str, args: argparse.Namespace):
+    """Before a benchmark runs: ``(device, 0)``, or ``(None, status)`` after the one-line error of a bad
+    ``--json`` target or an unavailable device."""
     from p3mask.protect.chameleon import resolve_device
 
-    if check_json("verify", args):
-        return 2
+    if check_json(bench, args):
+        return None, 2
     try:
-        device = resolve_device(args.device)
+        return resolve_device(args.device), 0
     except ValueError as exc:
-        return fail("bench verify", exc)
+        return None, fail(f"bench {bench}", exc)
+
+
+def run_verify_cmd(args: argparse.Namespace) -> int:
+    from p3mask.bench.verify import run_verify
+
+    device, status = _checked_device("verify", args)
+    if status:
+        return status
     results = run_verify(args.root, args.pairs, args.models, device=device)
     print(f"{'model':<14}{'accuracy':>18}{'thr@FAR1e-3':>13}{'faces/s':>10}{'pairs':>7}")
     for name, r in results.items():
@@ -215,14 +224,10 @@ def run_verify_cmd(args: argparse.Namespace) -> int:
 def run_calibrate_cmd(args: argparse.Namespace) -> int:
     from p3mask.bench.calibrate import run_calibrate
     from p3mask.models.thresholds import write_thresholds
-    from p3mask.protect.chameleon import resolve_device
 
-    if check_json("calibrate", args):
-        return 2
-    try:
-        device = resolve_device(args.device)
-    except ValueError as exc:
-        return fail("bench calibrate", exc)
+    device, status = _checked_device("calibrate", args)
+    if status:
+        return status
     results = run_calibrate(args.root, args.identities, args.models, device=device)
     for name, r in results.items():
         print(f"{name:<14} threshold at FAR=1e-3: {r['threshold_far1e-3']:.4f}, at FAR=1e-2: "

@@ -17,6 +17,13 @@ def device_name(text: str) -> str:
     return text
 
 
+def add_copy_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--overwrite`` and ``--keep-metadata`` to a command that writes copies of photos into a folder."""
+    parser.add_argument("--overwrite", action="store_true", help="replace files that already exist in DIR")
+    parser.add_argument("--keep-metadata", action="store_true",
+                        help="keep the EXIF location (GPS) and camera/device fields (default: removed)")
+
+
 def add_device_argument(parser: argparse.ArgumentParser) -> None:
     """Add ``--device`` (default ``auto``) to a command."""
     parser.add_argument("--device", type=device_name, default="auto", metavar="auto|cpu|cuda[:N]", help=DEVICE_HELP)

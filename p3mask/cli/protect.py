@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from p3mask.atomic import WriteError, check_target, write_json
-from p3mask.cli.options import add_device_argument
+from p3mask.cli.options import add_copy_arguments, add_device_argument
 from p3mask.cli.reporting import fail, finish_files, print_outcome
 from p3mask.protect.apply import FaceOutcome, FileOutcome
 from p3mask.protect.face_choice import FacePolicy
@@ -38,9 +38,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--key", required=True, metavar="KEY.p3m", help="key file written by `p3mask learn`")
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for the protected photos")
     add_device_argument(parser)
-    parser.add_argument("--overwrite", action="store_true", help="replace files that already exist in DIR")
-    parser.add_argument("--keep-metadata", action="store_true",
-                        help="keep the EXIF location (GPS) and camera/device fields (default: removed)")
+    add_copy_arguments(parser)
     choice = parser.add_mutually_exclusive_group()
     choice.add_argument("--strict-match", action="store_true",
                         help="protect only faces that surely match the key; leave photos without one unwritten")

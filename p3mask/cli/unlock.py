@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from p3mask.cli.options import add_copy_arguments
 from p3mask.cli.reporting import fail, finish_files, print_outcome
-from p3mask.protect.unlock import MIN_CORRELATION
+from p3mask.protect.key import KeyFileError, P3Mask
+from p3mask.protect.unlock import MIN_CORRELATION, unlock_files
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -21,16 +23,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--min-correlation", type=float, default=MIN_CORRELATION,
                         help="unlock only faces whose fine detail correlates with the key's mask at least this "
                              f"much, so strangers stay untouched (default {MIN_CORRELATION}; -1 unlocks every face)")
-    parser.add_argument("--overwrite", action="store_true", help="replace files that already exist in DIR")
-    parser.add_argument("--keep-metadata", action="store_true",
-                        help="keep the EXIF location (GPS) and camera/device fields (default: removed)")
+    add_copy_arguments(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from p3mask.protect.key import KeyFileError, P3Mask
-    from p3mask.protect.unlock import unlock_files
-
     try:
         key = P3Mask.load(args.key)
         if Path(args.out).exists() and not Path(args.out).is_dir():
