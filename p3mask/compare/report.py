@@ -1,6 +1,6 @@
 """Writing a comparison: ``compare.json`` (the table), ``compare_details.json``, ``compare.md`` and ``compare.png``.
 
-``compare.json`` maps each method to exactly the figures of the baselines issue::
+``compare.json`` maps each method to exactly the figures of the comparison table (``docs/REPORTS.md``)::
 
     {METHOD: {"psr_seen", "psr_unseen", "psr_unseen_modern", "gallery_psr", "ssimulacra2_face",
               "butteraugli_face", "ssim_face", "psnr", "psr_unseen_jpeg75", "setup_s", "protect_s_per_photo",

@@ -1,6 +1,6 @@
 """Adaptive adversaries: a scraper who knows Chameleon and tries to undo or sidestep it.
 
-Three kinds, as the evaluation issue lists them:
+Three kinds:
 
 (a) **Mask estimation.** The adversary holds many protected photos of one user. Aligned into the
     canonical frame (the frame is public: it is in this code), every protected face is that user's face

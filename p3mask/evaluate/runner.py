@@ -3,8 +3,9 @@
 Per evaluated user (identities with >= ``min_photos`` photos, drawn under the seed): a mask is learned on
 70% of their photos and the other 30% are protected with it. Those protected photos are the probes,
 searched in the clean gallery of every photo of every identity of the dataset (:mod:`.gallery`). The
-figures are pooled over all probes of all users and gathered into one report dict with the schema of
-the evaluation issue (:func:`run_evaluation`); :mod:`.report` writes it out.
+figures are pooled over all probes of all users and gathered into one
+:class:`~p3mask.evaluate.schema.EvalReport` (:func:`run_evaluation`; schema: ``docs/REPORTS.md``);
+:mod:`.report` writes it out.
 
 Protocol choices, stated once:
 

@@ -110,9 +110,9 @@ class Transform:
 
 def _registry() -> dict[str, Transform]:
     items = []
-    for q in (90, 75, 50):  # JPEG qualities the evaluation issue names
+    for q in (90, 75, 50):  # JPEG qualities of the evaluation protocol
         items.append(Transform(f"jpeg{q}", "jpeg", q, lambda x, q=q: jpeg(x, q)))
-    for f in (0.5, 0.25):  # downscale factors the evaluation issue names
+    for f in (0.5, 0.25):  # downscale factors of the evaluation protocol
         items.append(Transform(f"downscale{f:g}", "downscale", f, lambda x, f=f: downscale(x, f)))
     for s in (1.0, 2.0):  # mild and strong blur, in pixels of a 250x250 LFW photo
         items.append(Transform(f"blur{s:g}", "blur", s, lambda x, s=s: gaussian_blur(x, s)))

