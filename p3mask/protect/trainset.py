@@ -18,12 +18,13 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from p3mask.face.align import align_faces, estimate_similarity, invert_affine
+from p3mask.face.align import estimate_similarity, invert_affine
 from p3mask.face.detect import FaceDetector
 from p3mask.models.base import FaceRecognizer
 from p3mask.protect.ssim import WINDOW_SIZE
 from p3mask.protect.user_faces import choose_user_faces
 from p3mask.quality import face_in_context
+from p3mask.recognition import FacePipeline
 
 logger = logging.getLogger(__name__)
 
@@ -173,13 +174,10 @@ def build_training_set(
     """
     if len(images) != len(names):
         raise ValueError(f"expected one name per image, got {len(images)} images and {len(names)} names")
-    detections = [detector.detect(image) for image in images]
-    device = next(matcher.parameters()).device
-    embeddings = []
-    with torch.no_grad():
-        for image, det in zip(images, detections):
-            crops, _ = align_faces(image.to(device), det.landmarks.to(device), matcher.template, matcher.input_size)
-            embeddings.append(matcher(crops).cpu() if len(det) else torch.zeros(0, matcher.embedding_dim))
+    pipeline = FacePipeline({"match": matcher}, detector, next(matcher.parameters()).device)
+    found = [pipeline.embed_photo(image) for image in images]
+    detections = [faces.detections for faces in found]
+    embeddings = [faces.embeddings["match"] for faces in found]
     if all(e.shape[0] == 0 for e in embeddings):
         raise ValueError("no face found in any of the user's photos")
     choice = choose_user_faces(embeddings, match_threshold)
