@@ -31,6 +31,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from p3mask.atomic import atomic_path
 from p3mask.checks import check_photo
+from p3mask.errors import FileError
 
 logger = logging.getLogger(__name__)
 
@@ -56,18 +57,8 @@ PRIVATE_EXIF: dict = {
 _RGB_PROFILE_MODES = ("RGB", "RGBA", "RGBX", "RGBa", "P", "PA")  # modes whose ICC profile still fits RGB output
 
 
-class ImageLoadError(ValueError):
-    """A photo could not be read; the message is ``"<file name>: <problem>"``.
-
-    Attributes:
-        path: the file that failed.
-        problem: what went wrong, without the file name.
-    """
-
-    def __init__(self, path: str | os.PathLike, problem: str) -> None:
-        self.path = Path(path)
-        self.problem = problem
-        super().__init__(f"{self.path.name}: {problem}")
+class ImageLoadError(FileError):
+    """A photo could not be read; the message is ``"<file name>: <problem>"`` (``path``, ``problem``)."""
 
 
 @dataclass(frozen=True)

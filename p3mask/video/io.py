@@ -20,6 +20,8 @@ import av
 import numpy as np
 import torch
 
+from p3mask.errors import FileError
+
 # Input suffixes (lower case) handled as videos, and the container each is written as. WebM allows
 # only VP8/VP9/AV1 video, so a WebM source is written as Matroska (WebM is a subset of it: its
 # Opus/Vorbis audio is copied as it is) with H.264 video.
@@ -30,13 +32,8 @@ VIDEO_SUFFIXES = frozenset(VIDEO_FORMATS)
 DEFAULT_MAX_PIXEL_RATE = 130e6  # pixels per second: 1080p at 60 fps passes, 4K at 30 fps or more does not
 
 
-class VideoError(ValueError):
-    """A video could not be read or written; the message is ``"<file name>: <problem>"``."""
-
-    def __init__(self, path: str | os.PathLike, problem: str) -> None:
-        self.path = Path(path)
-        self.problem = problem
-        super().__init__(f"{self.path.name}: {problem}")
+class VideoError(FileError):
+    """A video could not be read or written; the message is ``"<file name>: <problem>"`` (``path``, ``problem``)."""
 
 
 @dataclass(frozen=True)
