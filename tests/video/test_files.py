@@ -165,5 +165,5 @@ def test_cli_video_flags():
     from p3mask.video.command import video_config
 
     assert video_config(args) == VideoConfig(crf=20, max_pixel_rate=600e6, smooth=False)
-    assert build_parser().parse_args(["protect", "--key", "k", "a.mp4", "--out", "o", "--floor-margin",
-                                      "0"]).floor_margin == 0
+    no_margin = build_parser().parse_args(["protect", "--key", "k", "a.mp4", "--out", "o", "--floor-margin", "0"])
+    assert video_config(no_margin).floor_margin == 0 != VideoConfig().floor_margin  # the flag reaches the config
