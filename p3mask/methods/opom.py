@@ -29,8 +29,8 @@ from collections.abc import Sequence
 
 import torch
 
-from p3mask.face.align import warp_to_crop
 from p3mask.checks import check_photo
+from p3mask.face.align import warp_to_crop
 from p3mask.methods.base import PhotoInput, Protector, frozen
 from p3mask.methods.hulls import HULLS, hull_distance
 from p3mask.methods.photo_face import (
