@@ -15,4 +15,10 @@ if ! command -v butteraugli_main >/dev/null && [ "$(id -u)" = 0 ] && command -v 
     (apt-get update -qq && apt-get install -y -qq libjxl-devtools) >/dev/null 2>&1 \
         || echo "warning: could not install libjxl-devtools (butteraugli_main); Butteraugli will not be reported" >&2
 fi
+# Chromium, the browser the web page's tests drive headless through Playwright (optional: those tests
+# skip, saying why, without it; Playwright's own browser download is not used). Best effort, like above.
+if ! command -v chromium >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null 2>&1 \
+        || echo "warning: could not install chromium; the browser tests of p3mask serve will be skipped" >&2
+fi
 .venv/bin/p3mask models pull

@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from p3mask.bench.machine import machine_info, thread_count
+from p3mask.bench.machine import machine_info, peak_gflops, thread_count
 from p3mask.datasets.lfw import load_lfw
 from p3mask.face.align import paste_from_crop
 from p3mask.face.detect import Detections, FaceDetector
@@ -38,7 +38,7 @@ from p3mask.models.base import FaceRecognizer
 from p3mask.models.thresholds import match_threshold
 from p3mask.protect.chameleon import LearnResult, learn, resolve_device
 from p3mask.protect.config import ChameleonConfig, get_config
-from p3mask.protect.optimizer import perceptual_loss
+from p3mask.protect.optimizer import PerceptualLoss, composite
 from p3mask.protect.trainset import TrainingSet, build_training_set, model_frames
 
 TARGET_SECONDS = 60.0  # the issue: <= 60 s wall ...
@@ -118,6 +118,10 @@ def paste_quality_flops(data: TrainingSet, to_frame: torch.Tensor, config: Chame
     """FLOPs of pasting the mask and the perceptual loss (SSIMULACRA2 of the face in context), forward and
     backward, over all photos in batches of ``batch``."""
     total = 0
+    with torch.no_grad():
+        nothing = torch.zeros(3, *config.frame_size, device=data.regions.device)
+        _, coverage = composite(data.regions, data.valid, nothing, to_frame)
+    perceptual = PerceptualLoss(data.regions, data.contexts, coverage)  # as learning builds it, once
     for idx in torch.arange(len(data), device=data.regions.device).split(batch):
         delta = torch.zeros(3, *config.frame_size, device=data.regions.device, requires_grad=True)
         regions, valid = data.regions[idx], data.valid[idx]
@@ -125,7 +129,7 @@ def paste_quality_flops(data: TrainingSet, to_frame: torch.Tensor, config: Chame
         def step():
             pasted, cover = paste_from_crop(delta.expand(len(idx), -1, -1, -1), to_frame[idx], regions.shape[-2:])
             protected = (regions + pasted * cover * valid).clamp(0, 1)
-            perceptual_loss(regions, protected, data.contexts[idx.cpu()], config.perceptual_downsample).mean().backward()
+            perceptual(protected, idx).mean().backward()
 
         total += _counted(step)
     return total
@@ -211,6 +215,7 @@ def run_learn(root=None, user: str | None = None, photos: int = TARGET_PHOTOS, p
         flops = step_flops(result, _training_set(images, config, models, detector.detector).to(device),
                            models, config)
         machine["load_average_after"] = machine_info()["load_average"]
+        peak = peak_gflops(device)
     epoch_s = [stats.seconds for stats in result.fit.history]
     optimisation_s = sum(epoch_s)
     total_s = load_models_s + load_photos_s + result.seconds
@@ -228,7 +233,9 @@ def run_learn(root=None, user: str | None = None, photos: int = TARGET_PHOTOS, p
         "detector_calls": detector.calls,
         "epoch_seconds": epoch_s, "epoch_seconds_mean": statistics.fmean(epoch_s),
         "flops": {**flops, "counted": FLOPS_COUNTED},
-        "gflops_per_s": flops["total"] / optimisation_s / 1e9 if optimisation_s > 0 else None,
+        "gflops_per_s": (gflops := flops["total"] / optimisation_s / 1e9 if optimisation_s > 0 else None),
+        "peak_gflops_per_s": peak,
+        "share_of_peak": {k: gflops / v for k, v in peak.items()} if gflops else None,
         "threads": machine["torch_threads"], "opencv_threads": machine["opencv_threads"],
         "quality_min": result.key.quality_min, "quality_mean": result.key.quality_mean,
         "quality_floor": result.key.quality_floor,

@@ -249,6 +249,9 @@ def learn_summary(r: dict) -> list[str]:
     if not target["comparable"]:
         verdict += " (this run is not the target's setting: 20 photos, mid, preset epochs, CPU, 2 cores)"
     gflops = f"{r['gflops_per_s']:.2f}" if r["gflops_per_s"] is not None else "n/a"
+    peak, share = r["peak_gflops_per_s"], r["share_of_peak"]
+    shares = (f" = {100 * share['matmul']:.0f}% of this machine's matmul peak ({peak['matmul']:.0f} GFLOP/s), "
+              f"{100 * share['conv']:.0f}% of its conv peak ({peak['conv']:.0f})") if share else ""
     return [
         f"learned a key for {r['user']} from {r['photos_used']} of {r['photos']} LFW photos "
         f"({r['preset']}, {r['epochs']} epochs, team {','.join(r['team'])}) on {r['device']}, "
@@ -256,7 +259,7 @@ def learn_summary(r: dict) -> list[str]:
         f"wall {sec['total']:.1f} s = models {sec['load_models']:.1f} + photos {sec['load_photos']:.1f} "
         f"+ detection {sec['detection']:.1f} + optimisation {sec['optimisation']:.1f} + other {sec['other']:.1f}",
         f"per epoch {epochs} s (mean {r['epoch_seconds_mean']:.2f} s); {r['flops']['steps']} steps of "
-        f"{r['flops']['per_step_mean'] / 1e9:.2f} GFLOP: {gflops} GFLOP/s",
+        f"{r['flops']['per_step_mean'] / 1e9:.2f} GFLOP: {gflops} GFLOP/s{shares}",
         f"SSIMULACRA2 (face in context) min {r['quality_min']:.1f}, mean {r['quality_mean']:.1f} "
         f"(floor {r['quality_floor']:.0f})",
         f"target <= {target['seconds']:.0f} s: {verdict}",

@@ -11,7 +11,7 @@ from p3mask.cli.reporting import fail
 from p3mask.face.image_io import ARTEFACT_FOLDER_SUFFIX, ImageLoadError
 from p3mask.models import available_models
 from p3mask.protect.chameleon import LearnResult, learn, resolve_device
-from p3mask.protect.config import DEFAULT_PRESET, HELD_OUT_MODELS, PRESETS, get_config
+from p3mask.protect.config import DEFAULT_PRESET, HELD_OUT_MODELS, PRESET_HELP, PRESETS, get_config
 from p3mask.protect.key_checks import check_user_name
 from p3mask.protect.visuals import LearnArtefacts
 
@@ -30,7 +30,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", required=True, metavar="KEY.p3m", help="key file to write")
     parser.add_argument("--user", help="the user's name (default: the key file's name)")
     parser.add_argument("--preset", choices=list(PRESETS), default=DEFAULT_PRESET,
-                        help=f"strength against visibility (default {DEFAULT_PRESET})")
+                        help="strength against visibility: "
+                        + "; ".join(f"{name}: {PRESET_HELP[name]}" for name in PRESETS)
+                        + f" (default {DEFAULT_PRESET})")
     parser.add_argument("--epochs", type=int, metavar="N", help="passes over the photos (default: the preset's)")
     parser.add_argument("--team", default="auto", metavar="auto|NAME,NAME,...",
                         help="models to optimise against; 'auto' selects them by focal diversity (default)")

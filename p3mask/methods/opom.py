@@ -44,7 +44,7 @@ from p3mask.methods.photo_face import (
 )
 from p3mask.methods.user import UserState, prepare_user
 from p3mask.protect.config import PRESETS
-from p3mask.protect.optimizer import composite, feather_window, perceptual_loss
+from p3mask.protect.optimizer import PerceptualLoss, composite, feather_window
 
 logger = logging.getLogger(__name__)
 
@@ -163,9 +163,12 @@ class OPOM(Protector):
     @torch.no_grad()
     def _calibrate(self, data, to_frame, mask: torch.Tensor) -> tuple[float, float]:
         """Scale making the mean training SSIMULACRA2 (face in context) equal ``quality_target`` (1 without one)."""
+        _, coverage = composite(data.regions, data.valid, mask, to_frame)
+        perceptual = PerceptualLoss(data.regions, data.contexts, coverage)
+
         def mean_quality(scale: float) -> float:
             x, _ = composite(data.regions, data.valid, mask * scale, to_frame)
-            return float(perceptual_loss(data.regions, x, data.contexts).mul(-100.0).add(100.0).mean())
+            return float(perceptual(x).mul(-100.0).add(100.0).mean())
 
         if self.quality_target is None:
             return 1.0, mean_quality(1.0)

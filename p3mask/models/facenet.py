@@ -183,6 +183,7 @@ class FaceNet(FaceRecognizer):
     """
 
     name: ClassVar[str] = "facenet"
+    channels_last = True  # forward + backward about 10-20% faster on CPU (measured, 1 thread, batch 2)
     input_size: ClassVar[tuple[int, int]] = (160, 160)  # InputLayer batch_input_shape [None, 160, 160, 3]
     embedding_dim: ClassVar[int] = 128  # Dense "Bottleneck" units
     # FaceNet (Sandberg) was trained and evaluated on MTCNN boxes grown by a margin and resized to 160x160

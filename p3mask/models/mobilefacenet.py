@@ -127,6 +127,7 @@ class MobileFaceNet(HumanModelsPort):
     """
 
     name = "mobilefacenet"
+    channels_last = True  # forward + backward about 10-20% faster on CPU (measured, 1 thread, batch 2)
     embedding_dim = 192
     # ArcFace 112x112 template. LFW View 2 verification (5898 of the 6000 pairs): 0.991 with
     # `p3mask bench verify`; in a scratch sweep moving the template up 2 px made no difference.

@@ -103,6 +103,8 @@ def load_model(name_or_path: str | os.PathLike, device: str | torch.device | Non
         path = pull_model(spec.name)
     model = spec.build()
     model.load_state_dict(load_file(str(path)), strict=True)
+    if model.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     return model.to(device).eval().requires_grad_(False)
 
 

@@ -74,6 +74,7 @@ class SFace(FaceRecognizer):
     """
 
     name = "sface"
+    channels_last = True  # forward + backward about 10-20% faster on CPU (measured, 1 thread, batch 2)
     input_size = (112, 112)
     embedding_dim = 128
     # OpenCV's FaceRecognizerSF.alignCrop warps YuNet's five landmarks onto the ArcFace 112x112

@@ -37,7 +37,7 @@ from p3mask.models.thresholds import doubt_threshold as calibrated_doubt_thresho
 from p3mask.protect.face_choice import FaceIndexError, FacePolicy, choose_faces
 from p3mask.protect.key import P3Mask
 from p3mask.protect.ssim import WINDOW_SIZE, FixedReferenceSSIM
-from p3mask.quality import SSIMULACRA2Reference, face_in_context
+from p3mask.quality import SSIMULACRA2Reference, changed_box, face_in_context
 from p3mask.quality.ssimulacra2 import MIN_SIDE
 
 logger = logging.getLogger(__name__)
@@ -81,23 +81,26 @@ class ProtectReport:
         return sum(not f.protected for f in self.faces)
 
 
-@dataclass(frozen=True)
 class _MaskedFace:
-    """Where one face of the photo was masked: its face-in-context window ``(y0, y1, x0, x1)`` and the
-    SSIMULACRA2 of that window against the original photo."""
+    """Where one face of the photo was masked: its face-in-context window ``(y0, y1, x0, x1)``, the
+    original photo there, and its SSIMULACRA2 against that original (:meth:`quality`)."""
 
-    window: tuple[int, int, int, int]
-    measure: SSIMULACRA2Reference
+    def __init__(self, window: tuple[int, int, int, int], clean: torch.Tensor, measure: SSIMULACRA2Reference) -> None:
+        self.window, self._clean, self._measure = window, clean, measure
+        self._whole: SSIMULACRA2Reference | None = None
+
+    def quality(self, image: torch.Tensor, alone: bool = True) -> float:
+        """SSIMULACRA2 of this face in context in ``image`` against the original photo. ``alone``: only
+        this face's mask changed the window (the measure then reads only where the mask reaches);
+        otherwise the whole window is measured."""
+        if not alone and self._whole is None:
+            self._whole = SSIMULACRA2Reference(self._clean)
+        y0, y1, x0, x1 = self.window
+        return float((self._measure if alone else self._whole)(image[:, y0:y1, x0:x1][None]))
 
 
 def _overlaps(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
     return a[0] < b[1] and b[0] < a[1] and a[2] < b[3] and b[2] < a[3]
-
-
-def _region_quality(image: torch.Tensor, face: _MaskedFace) -> float:
-    """SSIMULACRA2 of one masked face of ``image`` (its face in context) against the original photo."""
-    y0, y1, x0, x1 = face.window
-    return float(face.measure(image[:, y0:y1, x0:x1][None]))
 
 
 def _mask_face(
@@ -124,7 +127,8 @@ def _mask_face(
     pasted, cover = paste_from_crop(mask, to_frame, (y1 - y0, x1 - x0))
     base, clean = image[:, y0:y1, x0:x1][None].clone(), original[:, y0:y1, x0:x1][None]
     neighbours = [face for face in masked_before if _overlaps(face.window, window)]
-    measure = SSIMULACRA2Reference(clean)
+    # alone, the mask is the only change in the window: the measure reads only the box it reaches
+    measure = SSIMULACRA2Reference(clean, changed=None if neighbours else changed_box(cover))
     floor = key.quality_floor + _QUALITY_GUARD
 
     def masked(strength: float) -> tuple[torch.Tensor, float]:
@@ -135,7 +139,7 @@ def _mask_face(
         quality = float(measure(out))
         if neighbours:  # try it in place, measure the faces it reaches, put the photo back
             image[:, y0:y1, x0:x1] = out[0]
-            quality = min([quality] + [_region_quality(image, face) for face in neighbours])
+            quality = min([quality] + [face.quality(image, alone=False) for face in neighbours])
             image[:, y0:y1, x0:x1] = base[0]
         return out, quality
 
@@ -144,9 +148,9 @@ def _mask_face(
     zero = masked(0.0)[1] if neighbours else 100.0
     strength, out, quality = strongest_within_floor(masked, floor, smallest=smallest, quality_zero=zero)
     image[:, y0:y1, x0:x1] = out[0]
-    where = _MaskedFace(window, measure)
+    where = _MaskedFace(window, clean, measure)
     if neighbours:
-        quality = _region_quality(image, where)  # this face's own quality for the report
+        quality = where.quality(image)  # this face's own quality for the report (its measure reads all)
     ssim = FixedReferenceSSIM(clean, cover)(out)
     return quality, ssim, strength, where
 
@@ -241,7 +245,8 @@ def protect_image(
         faces.append(FaceOutcome(box_t, float(cos), strength > 0, quality, ssim, strength, reason))
     if len(masked) > 1:  # a later face's mask may reach an earlier face: report each quality on the final photo
         for i, where in masked:
-            faces[i] = replace(faces[i], quality=_region_quality(protected, where))
+            alone = not any(_overlaps(where.window, other.window) for _, other in masked if other is not where)
+            faces[i] = replace(faces[i], quality=where.quality(protected, alone))
     return protected, ProtectReport(faces)
 
 
@@ -290,7 +295,9 @@ class OutputPlan:
     refused: list[FileOutcome]
 
 
-def plan_outputs(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike, overwrite: bool = False) -> OutputPlan:
+def plan_outputs(
+    inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike, overwrite: bool = False
+) -> OutputPlan:
     """Pair each input photo with its output in ``out_dir`` and refuse, per file, what must not be written.
 
     Files named directly keep their name; files found in a folder keep their path inside that folder.

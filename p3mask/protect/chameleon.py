@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -118,6 +118,7 @@ def learn(
     models: Mapping[str, FaceRecognizer] | None = None,
     detector: FaceDetector | None = None,
     thresholds: Mapping[str, float] | None = None,
+    on_epoch: Callable[[EpochStats], None] | None = None,
 ) -> LearnResult:
     """Learn one universal P3-Mask from a user's photos; returns the key and how learning went.
 
@@ -137,6 +138,8 @@ def learn(
             moved to ``device`` and put in eval mode.
         detector: face detector (default: YuNet).
         thresholds: match thresholds by model name (default: :func:`p3mask.models.thresholds.match_threshold`).
+        on_epoch: called with each epoch's :class:`EpochStats` when it is done (live progress); an
+            exception it raises stops learning and propagates.
 
     Returns:
         A :class:`LearnResult`: the :class:`P3Mask` key (save it with :meth:`P3Mask.save`), the
@@ -162,7 +165,8 @@ def learn(
                                          thresholds[config.match_model], frames, config.max_face_scale)
     skipped += data.skipped
     artefacts = out_dir if out_dir is None or isinstance(out_dir, LearnArtefacts) else LearnArtefacts(Path(out_dir))
-    fit = Chameleon(models, thresholds, config, seed=seed, progress=progress, out_dir=artefacts).fit(data.to(device))
+    fit = Chameleon(models, thresholds, config, seed=seed, progress=progress, out_dir=artefacts,
+                    on_epoch=on_epoch).fit(data.to(device))
     references = {**fit.references, config.match_model: match_ref}
     key = P3Mask(
         mask=fit.mask, epsilon=config.rgb_bound, frame_size=config.frame_size, template=config.frame_template,
@@ -177,7 +181,7 @@ def learn_mask(photos, config: ChameleonConfig | None = None, **options) -> P3Ma
     """Learn one universal P3-Mask from a user's photos and return only the key.
 
     Takes the arguments of :func:`learn` (``user``, ``device``, ``seed``, ``progress``, ``out_dir``,
-    ``models``, ``detector``, ``thresholds``).
+    ``models``, ``detector``, ``thresholds``, ``on_epoch``).
 
     Example:
         >>> key = learn_mask(["photos/alice/"], user="alice")  # doctest: +SKIP

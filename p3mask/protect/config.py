@@ -58,12 +58,6 @@ class ChameleonConfig:
     # Optimisation aims at SSIMULACRA2 >= floor + margin; the per-photo strength search (training photos
     # and every new photo) then holds the floor exactly on the saved 8-bit photo.
     quality_margin: float = 0.0
-    # Learning scores SSIMULACRA2 after this box downsampling of the face in context (2: a quarter of the
-    # pixels, a cheaper proxy); the floor search on every protected photo measures it at full size. At 2
-    # the proxy is lenient: new photos then took about half the mask (strength 0.49-0.55) and dlib still
-    # matched 10/10 of Jennifer_Capriati's held-out photos; at 1 they take 0.97 and dlib matched 8/10,
-    # for about the same learning time (the team differed between the two runs).
-    perceptual_downsample: int = 1
     epochs: int = 16  # passes over the user's photos
     batch_size: int = 2  # photos per mini-batch (one signed-gradient step per mini-batch)
     momentum: float = 0.9  # momentum of the signed-gradient steps (MI-FGSM style); 0 disables it
@@ -116,7 +110,7 @@ def _check_config(cfg: ChameleonConfig) -> None:
             f"expected 0 < quality_floor < 100 and 0 <= quality_margin < 100 - quality_floor, "
             f"got floor={cfg.quality_floor}, margin={cfg.quality_margin}"
         )
-    for name in ("epochs", "batch_size", "team_size", "reselect_every", "mask_downsample", "perceptual_downsample"):
+    for name in ("epochs", "batch_size", "team_size", "reselect_every", "mask_downsample"):
         if getattr(cfg, name) < 1:
             raise ValueError(f"{name} must be >= 1, got {getattr(cfg, name)}")
     if cfg.penalty_on not in ("mean", "max"):
@@ -150,6 +144,13 @@ PRESETS: dict[str, ChameleonConfig] = {
 }
 
 DEFAULT_PRESET = "mid"
+
+# What each preset means to a person (the CLI's --preset help and the web page say the same).
+PRESET_HELP: dict[str, str] = {
+    "low": "change not noticeable side by side; the weakest protection",
+    "mid": "change barely noticeable side by side at full size; the default balance",
+    "high": "change visible up close (grainy skin); the strongest protection",
+}
 
 
 def get_config(preset: str = DEFAULT_PRESET, **overrides) -> ChameleonConfig:

@@ -8,8 +8,8 @@ the floor? Quality falls as ``s`` grows, roughly as ``perfect - quality(s) = c +
 Example:
     >>> measure = lambda s: (s, 100.0 - 60.0 * s * s)  # (candidate, quality)
     >>> strength, _, quality = strongest_within_floor(measure, 70.0, measure(1.0)[1])
-    >>> round(strength, 3), quality >= 70.0
-    (0.707, True)
+    >>> round(strength, 2), 70.0 <= quality <= 70.5  # 1/sqrt(2) = 0.707, within the tolerance
+    (0.7, True)
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ T = TypeVar("T")
 PERFECT = 100.0  # SSIMULACRA2 of an image against itself
 BISECT_STEPS = 10  # strength resolution 2^-10
 SEARCH_STEPS = 16  # most quality evaluations of one search (it usually stops after 2-3)
-TOLERANCE = 0.1  # a strength whose quality is within this many points above the floor is taken
+TOLERANCE = 0.5  # a strength whose quality is within this many points above the floor is taken
 
 
 def strongest_within_floor(
@@ -40,7 +40,8 @@ def strongest_within_floor(
     it is the answer (the fast path: one evaluation). Otherwise a safeguarded secant search on the model
     ``perfect - quality(s) = c + a * s**p``, ``c = perfect - quality_zero`` (0 for a lone face; a masked
     neighbour's own loss when the change reaches one): the exponent ``p`` is fitted to the last two
-    measured strengths (2 until there are two; kept in [1, 4]) and each guess is the strength where the
+    measured strengths (1, a linear model, until there are two: near full strength the measured
+    quality falls about linearly; kept in [1, 4]) and each guess is the strength where the
     model meets the middle of the accepted band ``[floor, floor + tolerance]``. A guess outside the
     bracket ``(lo, hi)`` (``lo`` keeps the floor, ``hi`` breaks it), or one after two guesses in a row
     broke the floor, is replaced by the midpoint. It stops once a strength keeps the floor within
@@ -67,11 +68,13 @@ def strongest_within_floor(
     lo, hi = 0.0, 1.0
     best = None
     offset = PERFECT - quality_zero
-    target = PERFECT - floor - tolerance / 2 - offset  # the model's a * s**p in the middle of the band
+    # the model's a * s**p in the middle of the band, or of what is left of it when a neighbour's loss
+    # already brings strength 0 near the floor
+    target = PERFECT - floor - min(tolerance, quality_zero - floor) / 2 - offset
     last, before = (1.0, PERFECT - quality_full - offset), None  # (strength, a * s**p) of the last two
     broke = 0  # guesses in a row that broke the floor
     for _ in range(SEARCH_STEPS if target > 0 else 0):
-        power = 2.0
+        power = 1.0
         if before is not None and min(last[1], before[1]) > 0 and last[0] != before[0] and last[1] != before[1]:
             power = min(max(math.log(last[1] / before[1]) / math.log(last[0] / before[0]), 1.0), 4.0)
         guess = last[0] * (target / max(last[1], 1e-12)) ** (1.0 / power)

@@ -15,8 +15,9 @@
 2. **Perceptibility optimisation.** The mask is parametrised in YCbCr: its luma is bounded by
    ``epsilon`` and each chroma component by ``chroma_ratio * epsilon`` (people see skin-tone shifts
    first). ``loss = -sum_m w_m angle_m + lambda * mean(max(0, P - budget))`` with the perceptual loss
-   ``P = (100 - SSIMULACRA2) / 100`` of each photo's face in context (:mod:`p3mask.quality.ssimulacra2`,
-   differentiable) and the adaptive ``lambda`` of :mod:`p3mask.protect.penalty` (driven by the batch's
+   ``P = (100 - SSIMULACRA2) / 100`` of each photo's face in context (:class:`PerceptualLoss`:
+   differentiable, the clean side computed once) and the adaptive ``lambda`` of
+   :mod:`p3mask.protect.penalty` (driven by the batch's
    mean or worst ``P``, ``config.penalty_on``). After learning, each training photo gets the largest
    strength <= 1 of the mask that keeps its SSIMULACRA2 at the preset's floor
    (:func:`p3mask.protect.floor.strongest_within_floor`, the rule
@@ -30,7 +31,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,7 +47,7 @@ from p3mask.protect.floor import strongest_within_floor
 from p3mask.protect.focal import failure_matrix, select_team
 from p3mask.protect.penalty import AdaptivePenalty
 from p3mask.protect.trainset import TrainingSet
-from p3mask.quality import SSIMULACRA2Reference, ssimulacra2
+from p3mask.quality import SSIMULACRA2Reference, changed_box
 from p3mask.protect.unlink import unlinkability_loss
 
 logger = logging.getLogger(__name__)
@@ -92,6 +93,7 @@ class _State:
     velocity: torch.Tensor  # momentum buffer, same shape as param
     window: torch.Tensor  # (1, 1, h, w) feathering weights
     penalty: AdaptivePenalty
+    perceptual: PerceptualLoss  # the training photos' perceptual loss (references computed once)
     team: tuple[str, ...]
     generator: torch.Generator  # photo order and jitter (CPU, seeded)
     step: int = 0
@@ -160,25 +162,41 @@ def ycbcr_to_rgb(ycbcr: torch.Tensor) -> torch.Tensor:
     return ycbcr[:, :1] + torch.einsum("rc,bchw->brhw", matrix, ycbcr[:, 1:])
 
 
-def perceptual_loss(
-    regions: torch.Tensor, protected: torch.Tensor, contexts: torch.Tensor, downsample: int = 1
-) -> torch.Tensor:
-    """``(B,)`` perceptual loss ``(100 - SSIMULACRA2) / 100`` of each photo's face in context.
+class PerceptualLoss:
+    """``(100 - SSIMULACRA2) / 100`` of training photos' faces in context, differentiable in the protected
+    photos.
+
+    The reference side of SSIMULACRA2 (each clean face in context) is computed once here, not at every
+    step; given the mask's coverage, each measure reads only the box the mask reaches
+    (:class:`p3mask.quality.SSIMULACRA2Reference` with ``changed``): the same scores, for less work.
 
     Args:
-        regions: ``(B, 3, H, W)`` clean regions in [0, 1].
-        protected: ``(B, 3, H, W)`` the same regions protected (differentiable).
-        contexts: ``(B, 4)`` ``(y0, y1, x0, x1)`` of each face in context in region pixels.
-        downsample: score both crops after a ``downsample`` x ``downsample`` box mean (1: at full size): a
-            cheaper proxy for learning; the floor is always held on the full-size photo.
+        regions: ``(N, 3, H, W)`` clean regions in [0, 1].
+        contexts: ``(N, 4)`` ``(y0, y1, x0, x1)`` of each face in context in region pixels.
+        weight: ``(N, 1, H, W)`` coverage of the mask on each region (the protected regions differ from
+            the clean ones only where it is not 0); None: anywhere in the context.
     """
-    losses = []
-    for i, (y0, y1, x0, x1) in enumerate(contexts.tolist()):
-        clean, masked = regions[i:i + 1, :, y0:y1, x0:x1], protected[i:i + 1, :, y0:y1, x0:x1]
-        if downsample > 1 and min(clean.shape[-2:]) >= 16 * downsample:
-            clean, masked = F.avg_pool2d(clean, downsample), F.avg_pool2d(masked, downsample)
-        losses.append((100.0 - ssimulacra2(clean, masked)) / 100.0)
-    return torch.cat(losses)
+
+    def __init__(self, regions: torch.Tensor, contexts: torch.Tensor, weight: torch.Tensor | None = None) -> None:
+        self.contexts = [tuple(box) for box in contexts.tolist()]
+        self.measures = []
+        for i, (y0, y1, x0, x1) in enumerate(self.contexts):
+            changed = None if weight is None else changed_box(weight[i, :, y0:y1, x0:x1])
+            self.measures.append(SSIMULACRA2Reference(regions[i:i + 1, :, y0:y1, x0:x1], changed))
+
+    def __len__(self) -> int:
+        return len(self.measures)
+
+    def quality(self, index: int, protected: torch.Tensor) -> torch.Tensor:
+        """``(1,)`` SSIMULACRA2 of photo ``index``'s face in context in ``protected`` ``(1, 3, H, W)``."""
+        y0, y1, x0, x1 = self.contexts[index]
+        return self.measures[index](protected[..., y0:y1, x0:x1])
+
+    def __call__(self, protected: torch.Tensor, idx: torch.Tensor | None = None) -> torch.Tensor:
+        """``(B,)`` losses of ``protected`` ``(B, 3, H, W)``: the photos ``idx`` ``(B,)`` of the set (all
+        of them, in order, when None)."""
+        indices = range(len(self)) if idx is None else idx.tolist()
+        return torch.cat([(100.0 - self.quality(j, protected[k:k + 1])) / 100.0 for k, j in enumerate(indices)])
 
 
 def _angles(emb: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
@@ -197,6 +215,8 @@ class Chameleon:
         out_dir: if given (a folder, or a :class:`p3mask.protect.visuals.LearnArtefacts`), per-epoch
             masks go to ``jpg/epoch_NNNN.jpg`` in it (and ``npy/`` when asked for), and
             ``before_after.png`` is written at the end.
+        on_epoch: called with each epoch's :class:`EpochStats` as soon as it is done (progress for a
+            caller such as the web page); an exception it raises stops learning.
     """
 
     def __init__(
@@ -207,6 +227,7 @@ class Chameleon:
         seed: int = 0,
         progress: bool = True,
         out_dir: str | Path | visuals.LearnArtefacts | None = None,
+        on_epoch: Callable[[EpochStats], None] | None = None,
     ) -> None:
         self.candidates = tuple(config.team) if config.team is not None else tuple(config.pool)
         missing = [n for n in self.candidates if n not in models or (config.team is None and n not in thresholds)]
@@ -220,6 +241,7 @@ class Chameleon:
         if out_dir is not None and not isinstance(out_dir, visuals.LearnArtefacts):
             out_dir = visuals.LearnArtefacts(Path(out_dir))
         self.out_dir = out_dir
+        self.on_epoch = on_epoch
 
     # ------------------------------------------------------------- evaluation
     def _embed(self, name: str, images: torch.Tensor, to_crop: torch.Tensor) -> torch.Tensor:
@@ -277,11 +299,11 @@ class Chameleon:
         bank[idx] = emb.detach()
         return term
 
-    def _step(self, state: _State, batch, refs, idx: torch.Tensor | None = None) -> dict[str, float]:
+    def _step(self, state: _State, batch, refs, idx: torch.Tensor) -> dict[str, float]:
         """One signed-gradient step on one mini-batch (photos ``idx`` of the training set); updates
         ``state`` in place."""
         c = self.config
-        regions, valid, to_frame, crops, contexts = batch
+        regions, valid, to_frame, crops = batch
         state.param.requires_grad_(True)
         protected, _ = composite(regions, valid, self._delta(state), to_frame)
         angles, spread = [], []
@@ -290,11 +312,11 @@ class Chameleon:
             to_crop = jitter_matrices(crops[name], size, c.align_jitter, state.generator)
             emb = self.models[name](warp_to_crop(protected, to_crop, size))
             angles.append(_angles(emb, refs[name]))
-            if state.bank and idx is not None:
+            if state.bank:
                 spread.append(self._spread(state, name, emb, idx))
         per_model = torch.stack([a.mean() for a in angles])  # (team,) mean angular distance per member
         feature = per_model.mean()
-        perceptual = perceptual_loss(regions, protected, contexts, c.perceptual_downsample)
+        perceptual = state.perceptual(protected, idx)
         objective = (self._member_weights(per_model) * per_model).sum()
         loss = -objective + state.penalty.weight * F.relu(perceptual - state.penalty.budget).mean()
         if spread:
@@ -321,8 +343,7 @@ class Chameleon:
                    dynamic_ncols=True, unit="batch")
         logs, start = [], time.perf_counter()
         for idx in bar:
-            batch = (data.regions[idx], data.valid[idx], to_frame[idx], {k: v[idx] for k, v in crops.items()},
-                     data.contexts[idx.cpu()])
+            batch = (data.regions[idx], data.valid[idx], to_frame[idx], {k: v[idx] for k, v in crops.items()})
             logs.append(self._step(state, batch, refs, idx))
             mean = {k: sum(d[k] for d in logs) / len(logs) for k in logs[0]}
             bar.set_postfix_str(f"L {mean['loss']:.4f} | feat {mean['feat']:.4f} | SSIMULACRA2 {mean['quality']:.1f} | "
@@ -331,7 +352,7 @@ class Chameleon:
         return EpochStats(epoch, time.perf_counter() - start, mean["loss"], mean["feat"], mean["quality"],
                           min(d["quality_min"] for d in logs), state.penalty.weight, state.team)
 
-    def _init_state(self, data: TrainingSet, team: tuple[str, ...]) -> _State:
+    def _init_state(self, data: TrainingSet, team: tuple[str, ...], perceptual: PerceptualLoss) -> _State:
         c = self.config
         generator = torch.Generator().manual_seed(self.seed)
         shape = (1, 3, c.frame_size[0] // c.mask_downsample, c.frame_size[1] // c.mask_downsample)
@@ -340,7 +361,7 @@ class Chameleon:
         param = (torch.rand(shape, generator=generator) * 2 - 1).to(device) * bound * c.step_size
         penalty = AdaptivePenalty(c.quality_budget, c.penalty_init, c.penalty_min, c.penalty_max, c.penalty_band)
         return _State(param, bound, torch.zeros_like(param), feather_window(c.frame_size, c.feather, device), penalty,
-                      team, generator, 0, c.epochs * math.ceil(len(data) / c.batch_size))
+                      perceptual, team, generator, 0, c.epochs * math.ceil(len(data) / c.batch_size))
 
     def fit(self, data: TrainingSet) -> MaskResult:
         """Learn the mask from a :class:`TrainingSet` on the models' device."""
@@ -350,19 +371,23 @@ class Chameleon:
         clean_emb = {n: self._embed_all(n, data.regions, crops[n]) for n in self.candidates}
         refs = {n: F.normalize(e.mean(0), dim=0) for n, e in clean_emb.items()}
         clean = {n: (e * refs[n]).sum(1).cpu() for n, e in clean_emb.items()}
-        state = self._init_state(data, self._select(clean, None))
+        _, coverage = self._protect_all(data, to_frame, torch.zeros(3, *c.frame_size, device=data.regions.device))
+        perceptual = PerceptualLoss(data.regions, data.contexts, coverage)
+        state = self._init_state(data, self._select(clean, None), perceptual)
         if c.unlink_weight > 0:  # clean embeddings until a photo's first protected one
             state.bank = {n: e.detach().clone() for n, e in clean_emb.items()}
         history = []
         for epoch in range(1, c.epochs + 1):
             history.append(self._epoch(epoch, state, data, to_frame, crops, refs))
+            if self.on_epoch is not None:
+                self.on_epoch(history[-1])
             if self.out_dir is not None:
                 visuals.save_epoch_mask(self._delta(state), c.epsilon, self.out_dir, epoch)
             if c.team is None and epoch % c.reselect_every == 0 and epoch < c.epochs:
                 protected, _ = self._protect_all(data, to_frame, self._delta(state))
                 state.team = self._select(self._cosines(protected, crops, refs), state.team)
         delta = self._delta(state).detach()
-        protected, quality, strength = self._hold_floor(data, to_frame, delta)
+        protected, quality, strength = self._hold_floor(data, to_frame, delta, perceptual)
         if self.out_dir is not None:
             visuals.save_before_after(data.regions, protected, self.out_dir.folder / "before_after.png",
                                       self.out_dir.overwrite)
@@ -371,24 +396,25 @@ class Chameleon:
 
     # ----------------------------------------------------------- quality floor
     @torch.no_grad()
-    def _hold_floor(self, data: TrainingSet, to_frame, delta) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _hold_floor(self, data: TrainingSet, to_frame, delta,
+                    perceptual: PerceptualLoss) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Protect every training photo at the largest strength <= 1 that keeps its face in context at the
-        SSIMULACRA2 floor (:func:`p3mask.protect.floor.strongest_within_floor`, as for new photos).
+        SSIMULACRA2 floor (:func:`p3mask.protect.floor.strongest_within_floor`, as for new photos), measured
+        by ``perceptual``'s fixed references.
 
         Returns:
             ``(protected (N,3,H,W), quality (N,), strength (N,))``.
         """
         floor = self.config.quality_floor
         protected, strengths, qualities = [], [], []
-        for i, (y0, y1, x0, x1) in enumerate(data.contexts.tolist()):
+        for i in range(len(data)):
             region = data.regions[i:i + 1]
             pasted, cover = paste_from_crop(delta[None], to_frame[i:i + 1], region.shape[-2:])
             change = pasted * cover * data.valid[i:i + 1]
-            measure = SSIMULACRA2Reference(region[..., y0:y1, x0:x1])
 
-            def masked(strength: float, region=region, change=change, measure=measure, box=(y0, y1, x0, x1)):
+            def masked(strength: float, i=i, region=region, change=change):
                 out = (region + strength * change).clamp(0, 1)
-                return out, float(measure(out[..., box[0]:box[1], box[2]:box[3]]))
+                return out, float(perceptual.quality(i, out))
 
             strength, out, quality = strongest_within_floor(masked, floor)
             protected.append(out)

@@ -19,10 +19,10 @@ import torch
 import torch.nn.functional as F
 
 from p3mask.face.align import estimate_similarity, invert_affine
-from p3mask.face.detect import FaceDetector
+from p3mask.face.detect import Detections, FaceDetector
 from p3mask.models.base import FaceRecognizer
 from p3mask.protect.ssim import WINDOW_SIZE
-from p3mask.protect.user_faces import choose_user_faces
+from p3mask.protect.user_faces import UserFaces, choose_user_faces
 from p3mask.quality import face_in_context
 from p3mask.recognition import FacePipeline
 
@@ -145,6 +145,38 @@ def _stack(regions: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     return out, valid
 
 
+def find_user_faces(
+    images: Sequence[torch.Tensor], detector: FaceDetector, matcher: FaceRecognizer, match_threshold: float
+) -> tuple[list[Detections], UserFaces]:
+    """Detect the faces of every photo and pick the user's face in each (majority identity).
+
+    Args:
+        images: ``(3, H, W)`` RGB [0, 1] photos of the user (other people may appear too).
+        detector: face detector.
+        matcher: recogniser used to tell the user from other people.
+        match_threshold: cosine at which ``matcher`` declares two faces the same person.
+
+    Returns:
+        ``(detections, choice)``: the faces of each photo and the :class:`UserFaces` choice
+        (``choice.indices[i]`` is the user's face in photo ``i``, or ``None``; see :func:`unused_reason`).
+
+    Raises:
+        ValueError: no photo holds a face.
+    """
+    pipeline = FacePipeline({"match": matcher}, detector, next(matcher.parameters()).device)
+    found = [pipeline.embed_photo(image) for image in images]
+    detections = [faces.detections for faces in found]
+    embeddings = [faces.embeddings["match"] for faces in found]
+    if all(e.shape[0] == 0 for e in embeddings):
+        raise ValueError("no face found in any of the user's photos")
+    return detections, choose_user_faces(embeddings, match_threshold)
+
+
+def unused_reason(detections: Detections) -> str:
+    """Why a photo in which :func:`find_user_faces` chose no face is not learned from."""
+    return "no face found" if detections.is_empty else "no face of the user (only other people)"
+
+
 def build_training_set(
     images: Sequence[torch.Tensor],
     names: Sequence[str],
@@ -174,17 +206,11 @@ def build_training_set(
     """
     if len(images) != len(names):
         raise ValueError(f"expected one name per image, got {len(images)} images and {len(names)} names")
-    pipeline = FacePipeline({"match": matcher}, detector, next(matcher.parameters()).device)
-    found = [pipeline.embed_photo(image) for image in images]
-    detections = [faces.detections for faces in found]
-    embeddings = [faces.embeddings["match"] for faces in found]
-    if all(e.shape[0] == 0 for e in embeddings):
-        raise ValueError("no face found in any of the user's photos")
-    choice = choose_user_faces(embeddings, match_threshold)
+    detections, choice = find_user_faces(images, detector, matcher, match_threshold)
     regions, landmarks, contexts, kept, skipped = [], [], [], [], []
     for image, det, index, name in zip(images, detections, choice.indices, names):
         if index is None:
-            reason = "no face found" if det.is_empty else "no face of the user (only other people)"
+            reason = unused_reason(det)
             skipped.append((name, reason))
             logger.info("%s: %s; photo not used for learning", name, reason)  # the caller reports it once
             continue

@@ -67,7 +67,9 @@ def ciede2000(lab1: torch.Tensor, lab2: torch.Tensor) -> torch.Tensor:
         ``(B, ...)`` dE00, >= 0.
     """
     if lab1.shape != lab2.shape or lab1.ndim < 2 or lab1.shape[1] != 3:
-        raise ValueError(f"expected two (B,3,...) Lab tensors of one shape, got {tuple(lab1.shape)} and {tuple(lab2.shape)}")
+        raise ValueError(
+            f"expected two (B,3,...) Lab tensors of one shape, got {tuple(lab1.shape)} and {tuple(lab2.shape)}"
+        )
     l1, a1, b1 = lab1.unbind(1)
     l2, a2, b2 = lab2.unbind(1)
     c_mean7 = ((torch.hypot(a1, b1) + torch.hypot(a2, b2)) / 2.0) ** 7
@@ -86,7 +88,9 @@ def ciede2000(lab1: torch.Tensor, lab2: torch.Tensor) -> torch.Tensor:
     l_mean, c_mean = (l1 + l2) / 2.0, (c1p + c2p) / 2.0
     h_sum = h1p + h2p
     h_mean = torch.where(
-        (h1p - h2p).abs() <= 180.0, h_sum / 2.0, torch.where(h_sum < 360.0, (h_sum + 360.0) / 2.0, (h_sum - 360.0) / 2.0)
+        (h1p - h2p).abs() <= 180.0,
+        h_sum / 2.0,
+        torch.where(h_sum < 360.0, (h_sum + 360.0) / 2.0, (h_sum - 360.0) / 2.0),
     )
     h_mean = torch.where(chroma_zero, h_sum, h_mean)
     t = 1.0 - 0.17 * _cos(h_mean - 30.0) + 0.24 * _cos(2.0 * h_mean) + 0.32 * _cos(3.0 * h_mean + 6.0)
@@ -117,7 +121,9 @@ class ColourReport:
     pixels: int  # number of pixels in the region
 
 
-def colour_report(reference: torch.Tensor, distorted: torch.Tensor, region: tuple[int, int, int, int] | None = None) -> ColourReport:
+def colour_report(
+    reference: torch.Tensor, distorted: torch.Tensor, region: tuple[int, int, int, int] | None = None
+) -> ColourReport:
     """Mean dE00 and share of pixels over 3 of a face region, both images blurred by :func:`blur3` first.
 
     Args:
@@ -130,7 +136,9 @@ def colour_report(reference: torch.Tensor, distorted: torch.Tensor, region: tupl
     if reference.ndim == 3:
         reference, distorted = reference.unsqueeze(0), distorted.unsqueeze(0)
     if reference.shape != distorted.shape or reference.ndim != 4 or reference.shape[:2] != (1, 3):
-        raise ValueError(f"expected two (1,3,H,W) RGB images of one shape, got {tuple(reference.shape)} and {tuple(distorted.shape)}")
+        raise ValueError(
+            f"expected two (1,3,H,W) RGB images of one shape, got {tuple(reference.shape)} and {tuple(distorted.shape)}"
+        )
     de = ciede2000(srgb_to_lab(blur3(reference)), srgb_to_lab(blur3(distorted)))[0]
     if region is not None:
         y0, y1, x0, x1 = region

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import torch
+
 
 def face_in_context(box: Sequence[float], height: int, width: int, scale: float = 2.0) -> tuple[int, int, int, int]:
     """Integer pixel box ``(y0, y1, x0, x1)`` (end exclusive) of the face in context.
@@ -45,4 +47,20 @@ def face_in_context(box: Sequence[float], height: int, width: int, scale: float 
     return y0, y1i, x0, x1i
 
 
-__all__ = ["face_in_context"]
+def changed_box(weight: torch.Tensor) -> tuple[int, int, int, int]:
+    """``(y0, y1, x0, x1)`` (end exclusive): the smallest box holding every pixel where ``weight``
+    ``(..., H, W)`` (a mask's coverage) is not 0; the whole ``H x W`` when it is 0 everywhere.
+
+    Example:
+        >>> w = torch.zeros(1, 1, 6, 8); w[..., 2:4, 3:7] = 0.5
+        >>> changed_box(w)
+        (2, 4, 3, 7)
+    """
+    hit = weight.reshape(-1, *weight.shape[-2:]).ne(0).any(dim=0)
+    rows, cols = hit.any(dim=1).nonzero(), hit.any(dim=0).nonzero()
+    if not len(rows):
+        return 0, hit.shape[0], 0, hit.shape[1]
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+__all__ = ["changed_box", "face_in_context"]

@@ -107,12 +107,16 @@ def num_scales(height: int, width: int) -> int:
 
 def srgb_to_linear(x: torch.Tensor) -> torch.Tensor:
     """The sRGB transfer curve inverted: ``(..)`` sRGB in [0, 1] -> linear light in [0, 1]."""
-    curve = ((x.clamp_min(0.04045) + 0.055) / 1.055) ** 2.4  # clamped so the unused branch has no NaN grad
+    # x ** 2.4 as exp(2.4 log x): the same values, about twice as fast on CPU (vectorised exp and log);
+    # clamped so the unused branch has no NaN gradient
+    curve = torch.exp(2.4 * torch.log((x.clamp_min(0.04045) + 0.055) / 1.055))
     return torch.where(x <= 0.04045, x / 12.92, curve)
 
 
 @functools.lru_cache(maxsize=16)
-def _xyb_maps(dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def _xyb_maps(
+    dtype: torch.dtype, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """1x1-convolution weights: linear RGB -> opsin mix, and cube roots -> positive XYB (plus its offset).
 
     With ``r_i = cbrt(mix_i)`` and ``k = cbrt(bias)``: X = (r0 - r1) / 2, Y = (r0 + r1) / 2 - k and
@@ -126,14 +130,16 @@ def _xyb_maps(dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, t
     return opsin, bias, roots.view(3, 3, 1, 1), offset
 
 
-def linear_to_xyb(linear: torch.Tensor, centre: torch.Tensor | None = None) -> torch.Tensor:
-    """Linear RGB ``(B, 3, H, W)`` -> SSIMULACRA2's positive XYB ``(B, 3, H, W)`` (channels X, Y, B),
-    minus ``centre`` ``(3,)`` when given."""
+def linear_to_xyb(linear: torch.Tensor) -> torch.Tensor:
+    """Linear RGB ``(B, 3, H, W)`` -> SSIMULACRA2's positive XYB ``(B, 3, H, W)`` (channels X, Y, B).
+
+    Best on contiguous (not channels-last) tensors: there a 1x1 convolution is about fifteen times faster
+    on CPU.
+    """
     opsin, bias, roots, offset = _xyb_maps(linear.dtype, linear.device)
-    mixed = F.conv2d(linear, opsin, bias)
-    if centre is not None:
-        offset = offset - centre
-    return F.conv2d(mixed.clamp_min(0.0) ** (1.0 / 3.0), roots, offset)
+    mixed = F.conv2d(linear, opsin, bias)  # > 0: the bias is positive and linear light is not negative
+    # cube roots as exp(log(x) / 3): the same values, about twice as fast on CPU as a power
+    return F.conv2d(torch.exp(torch.log(mixed.clamp_min(0.0)) * (1.0 / 3.0)), roots, offset)
 
 
 def _downsample(linear: torch.Tensor) -> torch.Tensor:
@@ -147,26 +153,30 @@ def _gaussian_taps(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     return (taps / taps.sum()).to(dtype=dtype, device=device)
 
 
-def _pad(xyb: torch.Tensor, fill: torch.Tensor) -> torch.Tensor:
-    """The reference's borders, ``RADIUS`` pixels each side of ``(B, 3, H, W)``: ``fill`` ``(3,)`` along
-    W (the value that stands for 0 in centred XYB), then symmetric (edge-repeating) along H."""
-    b, c, h, _ = xyb.shape
-    side = fill.view(1, c, 1, 1).expand(b, c, h, RADIUS)
-    xyb = torch.cat([side, xyb, side], dim=3)
-    return torch.cat([xyb[:, :, :RADIUS].flip(2), xyb, xyb[:, :, h - RADIUS :].flip(2)], dim=2)
+def _pad(xyb: torch.Tensor, fill: torch.Tensor, top: int = RADIUS, bottom: int = RADIUS, left: int = RADIUS,
+         right: int = RADIUS) -> torch.Tensor:
+    """The reference's borders around ``(B, 3, h, w)``: ``left`` and ``right`` columns of ``fill`` ``(3,)``
+    (the value that stands for 0 in centred XYB), then ``top`` and ``bottom`` rows repeating the first and
+    last rows in mirror order (symmetric padding; ``RADIUS`` of each around a whole scale, fewer around
+    a box of it that is nearer than ``RADIUS`` to only some of its borders). Channels-last out."""
+    b, c, h, w = xyb.shape
+    wide = fill.view(1, c, 1, 1).expand(b, c, h, w + left + right).contiguous(memory_format=torch.channels_last)
+    wide[..., left : left + w] = xyb
+    return torch.cat([wide[:, :, :top].flip(2), wide, wide[:, :, h - bottom :].flip(2)], dim=2)
 
 
 def _blur(padded: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
     """Separable Gaussian of a padded ``(N, C, H + 2R, W + 2R)`` stack -> ``(N, C, H, W)``.
 
-    Depthwise convolutions on a channels-last copy: on CPU about ten times faster than one-channel
-    planes (oneDNN vectorises across channels there).
+    Depthwise convolutions on channels-last tensors: on CPU about ten times faster than one-channel
+    planes (oneDNN vectorises across channels there). The result stays channels-last (the scores keep
+    every map in that layout, so no copy is made between the blurs and the element-wise terms).
     """
     c = padded.shape[1]
     padded = padded.contiguous(memory_format=torch.channels_last)
     vertical = taps.view(1, 1, -1, 1).expand(c, 1, -1, 1).contiguous()
     horizontal = taps.view(1, 1, 1, -1).expand(c, 1, 1, -1).contiguous()
-    return F.conv2d(F.conv2d(padded, vertical, groups=c), horizontal, groups=c).contiguous()
+    return F.conv2d(F.conv2d(padded, vertical, groups=c), horizontal, groups=c)
 
 
 def _root(mean: torch.Tensor, exponent: float) -> torch.Tensor:
@@ -175,10 +185,12 @@ def _root(mean: torch.Tensor, exponent: float) -> torch.Tensor:
     return torch.where(positive, torch.where(positive, mean, torch.ones_like(mean)) ** exponent, 0.0)
 
 
-def _pool(maps: torch.Tensor) -> torch.Tensor:
-    """``(B, 3, H, W)`` non-negative map -> ``(B, 3, 2)``: its mean and its 4-norm per channel."""
+def _pool(maps: torch.Tensor, count: int) -> torch.Tensor:
+    """``(B, 3, h, w)`` non-negative map, zero outside these ``h x w`` of a scale's ``count`` pixels ->
+    ``(B, 3, 2)``: the mean and the 4-norm per channel over all ``count`` pixels."""
     squared = maps * maps
-    return torch.stack([maps.mean(dim=(2, 3)), _root((squared * squared).mean(dim=(2, 3)), 0.25)], dim=-1)
+    sums = torch.stack([maps.sum(dim=(2, 3)), (squared * squared).sum(dim=(2, 3))], dim=-1) / count
+    return torch.stack([sums[..., 0], _root(sums[..., 1], 0.25)], dim=-1)
 
 
 def _to_score(weighted: torch.Tensor) -> torch.Tensor:
@@ -187,23 +199,77 @@ def _to_score(weighted: torch.Tensor) -> torch.Tensor:
     return torch.where(s > 0, 100.0 - 10.0 * _root(s.clamp_min(0.0), _EXPONENT), 100.0)
 
 
-class _ReferenceScale:
-    """What one scale needs from the reference: its padded XYB, blurred mean, variance and edge term.
+Box = tuple[int, int, int, int]  # y0, y1, x0, x1: rows y0..y1-1 and columns x0..x1-1
 
-    Both sides are centred on the reference's channel means ``c`` (so float32 loses little to the
-    cancellation in ``E[x^2] - E[x]^2``); the reference's zero padding along W becomes padding with
-    ``-c``, and products of padded values are what the uncentred products would be, so every map equals
-    the reference's exactly.
+
+def _halve(box: Box) -> Box:
+    """The pixels of the next (2x2 box mean) scale that depend on the pixels of ``box``."""
+    y0, y1, x0, x1 = box
+    return y0 // 2, (y1 + 1) // 2, x0 // 2, (x1 + 1) // 2
+
+
+def _grow(box: Box, by: int, height: int, width: int) -> Box:
+    y0, y1, x0, x1 = box
+    return max(y0 - by, 0), min(y1 + by, height), max(x0 - by, 0), min(x1 + by, width)
+
+
+class _ReferenceScale:
+    """What one scale needs from the reference, on the part of it a change can reach.
+
+    A distorted image may differ from the reference only inside ``changed`` (this scale's pixels); every
+    map of SSIMULACRA2 is then zero beyond ``RADIUS`` pixels from it (the blurs' reach), so the maps are
+    computed on ``maps`` = ``changed`` grown by ``RADIUS`` and pooled over all ``count`` pixels of the
+    scale: the same score as the whole scale, for a fraction of the work when the change is small.
+
+    Both sides are centred on the reference's channel means ``c`` near the change (so float32 loses
+    little to the cancellation in ``E[x^2] - E[x]^2``); the reference's zero padding along W becomes
+    padding with ``-c``, and every map is invariant to the shift, so each equals the reference's.
+
+    Attributes:
+        linear: ``(B, 3, H, W)`` the reference's linear RGB at this scale.
+        changed, maps: boxes of this scale (see above).
+        borders: ``(top, bottom, left, right)`` rows and columns of the reference's borders (outside
+            the scale) in :attr:`padded`.
+        centre: ``(1, 3, 1, 1)`` channel means of the reference's XYB there (any constant gives the same
+            maps; the mean keeps float32 rounding small).
+        padded: the reference's centred XYB on ``maps`` grown by ``RADIUS``, with the reference's
+            borders where that leaves the scale; channels-last.
+        mu, var, edge, inv_edge: ``(B, 3, h, w)`` blurred mean, variance, ``|x - mu|`` and
+            ``1 / (1 + |x - mu|)`` on ``maps``.
     """
 
-    def __init__(self, linear: torch.Tensor, taps: torch.Tensor) -> None:
-        self.centre = linear_to_xyb(linear).mean(dim=(0, 2, 3))
-        self.padded = _pad(linear_to_xyb(linear, self.centre), -self.centre)
+    def __init__(self, linear: torch.Tensor, taps: torch.Tensor, changed: Box) -> None:
+        height, width = linear.shape[-2:]
+        self.linear, self.count, self.changed = linear, height * width, changed
+        self.maps = y0, y1, x0, x1 = _grow(changed, RADIUS, height, width)
+        # what the blurs read: the maps' box grown by RADIUS, where it leaves the scale the borders
+        sy0, sy1, sx0, sx1 = _grow(self.maps, RADIUS, height, width)
+        self.borders = (RADIUS - (y0 - sy0), RADIUS - (sy1 - y1), RADIUS - (x0 - sx0), RADIUS - (sx1 - x1))
+        xyb = linear_to_xyb(linear[..., sy0:sy1, sx0:sx1])
+        self.centre = xyb.mean(dim=(0, 2, 3)).view(1, 3, 1, 1)
+        self.padded = _pad(xyb - self.centre, -self.centre.view(3), *self.borders)
         moments = _blur(torch.cat([self.padded, self.padded * self.padded], dim=1), taps)
         self.mu = moments[:, :3]
         self.var = moments[:, 3:] - self.mu * self.mu
         self.edge = (_inner(self.padded) - self.mu).abs()
         self.inv_edge = 1.0 / (1.0 + self.edge)
+
+    def distorted_padded(self, linear: torch.Tensor) -> torch.Tensor:
+        """The padded, centred XYB of a distorted image on :attr:`padded`'s box, from ``linear``
+        ``(B, 3, h, w)``, its linear RGB on :attr:`changed` (elsewhere it is the reference's)."""
+        y0, y1, x0, x1 = self.changed
+        top, bottom = self.borders[:2]
+        # row y of the scale is row y - maps[0] + RADIUS of the padded box (likewise for columns)
+        row, col = RADIUS - self.maps[0], RADIUS - self.maps[2]
+        padded = self.padded.expand(linear.shape[0], -1, -1, -1).clone(memory_format=torch.channels_last)
+        padded[:, :, y0 + row : y1 + row, x0 + col : x1 + col] = linear_to_xyb(linear) - self.centre
+        # the symmetric borders repeat the scale's first and last rows: redo them where those changed
+        if y0 < top:
+            padded[:, :, :top] = padded[:, :, top : 2 * top].flip(2)
+        if y1 > self.linear.shape[2] - bottom:
+            end = padded.shape[2]
+            padded[:, :, end - bottom :] = padded[:, :, end - 2 * bottom : end - bottom].flip(2)
+        return padded
 
 
 def _inner(padded: torch.Tensor) -> torch.Tensor:
@@ -211,13 +277,14 @@ def _inner(padded: torch.Tensor) -> torch.Tensor:
 
 
 def _scale_terms(ref: _ReferenceScale, linear: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
-    """``(B, 3, 2, 3)`` pooled terms of one scale: channel, norm, (SSIM map, artefact, detail loss).
+    """``(B, 3, 2, 3)`` pooled terms of one scale: channel, norm, (SSIM map, artefact, detail loss), of
+    the distorted image whose linear RGB on ``ref.changed`` is ``linear``.
 
     Written without the cancellations of the reference's ``1 - num / den`` and ``a / b - 1`` (same
     values, far less float32 rounding): with ``e = E[(x1 - x2)^2] - (mu1 - mu2)^2`` (which equals
     ``var1 + var2 - 2 cov``), ``1 - num / den = (e + (mu1 - mu2)^2 (2 cov + C2)) / (var1 + var2 + C2)``.
     """
-    padded = _pad(linear_to_xyb(linear, ref.centre), -ref.centre)
+    padded = ref.distorted_padded(linear)
     diff = padded - ref.padded
     moments = _blur(torch.cat([padded, padded * padded, diff * diff], dim=1), taps)
     mu = moments[:, :3]
@@ -227,7 +294,21 @@ def _scale_terms(ref: _ReferenceScale, linear: torch.Tensor, taps: torch.Tensor)
     spread = moments[:, 6:] - mu_diff2  # var1 + var2 - 2 cov
     ssim = ((spread + mu_diff2 * (var_sum - spread + C2)) / (var_sum + C2)).clamp_min(0.0)
     edge = ((_inner(padded) - mu).abs() - ref.edge) * ref.inv_edge
-    return torch.stack([_pool(ssim), _pool(edge.clamp_min(0.0)), _pool((-edge).clamp_min(0.0))], dim=-1)
+    count = ref.count
+    return torch.stack([_pool(ssim, count), _pool(edge.clamp_min(0.0), count), _pool((-edge).clamp_min(0.0), count)],
+                       dim=-1)
+
+
+def _next_linear(ref: _ReferenceScale, linear: torch.Tensor, changed: Box) -> torch.Tensor:
+    """The distorted linear RGB of the next scale on its ``changed`` box, from ``linear`` on ``ref.changed``
+    (the 2x2 box means of the pixels it covers, the reference's pixels where the change is not)."""
+    y0, y1, x0, x1 = changed
+    height, width = ref.linear.shape[-2:]
+    rows, cols = slice(2 * y0, min(2 * y1, height)), slice(2 * x0, min(2 * x1, width))
+    block = ref.linear[:, :, rows, cols].expand(linear.shape[0], -1, -1, -1).clone()
+    cy0, cy1, cx0, cx1 = ref.changed
+    block[:, :, cy0 - 2 * y0 : cy1 - 2 * y0, cx0 - 2 * x0 : cx1 - 2 * x0] = linear
+    return _downsample(block)
 
 
 class SSIMULACRA2Reference:
@@ -239,9 +320,16 @@ class SSIMULACRA2Reference:
     equal :func:`ssimulacra2` of the same pair (float rounding). Differentiable in the distorted images;
     wrap calls in ``torch.no_grad()`` when only the score is needed.
 
+    When the distorted images differ from the reference only inside a box (``changed``: a mask pasted
+    on a face), only the pixels a change there can reach are measured, at every scale: the same score
+    (the maps are zero elsewhere), several times faster for a box of a quarter of the image. Pixels of
+    a distorted image outside the box are then not read: they are taken to be the reference's.
+
     Args:
         reference: ``(1, 3, H, W)`` or ``(B, 3, H, W)`` RGB in [0, 1], sides of at least 8 pixels. With
             ``B > 1`` each distorted batch must have the same ``B`` (pairs scored item by item).
+        changed: ``(y0, y1, x0, x1)``, the rows ``y0..y1-1`` and columns ``x0..x1-1`` where distorted
+            images may differ from the reference (default: the whole image).
 
     Example:
         >>> import torch
@@ -251,16 +339,23 @@ class SSIMULACRA2Reference:
         torch.Size([2])
     """
 
-    def __init__(self, reference: torch.Tensor) -> None:
+    def __init__(self, reference: torch.Tensor, changed: Box | None = None) -> None:
         _check_images("reference", reference)
         self.shape = tuple(reference.shape[1:])
+        height, width = reference.shape[-2:]
+        box = (0, height, 0, width) if changed is None else tuple(int(v) for v in changed)
+        if not (0 <= box[0] < box[1] <= height and 0 <= box[2] < box[3] <= width):
+            raise ValueError(
+                f"changed: expected a non-empty box (y0, y1, x0, x1) inside {height}x{width}, got {changed}"
+            )
+        self.changed = box
         self._taps = _gaussian_taps(reference.dtype, reference.device)
         self._scales: list[_ReferenceScale] = []
         linear = srgb_to_linear(reference)
-        for index in range(num_scales(*reference.shape[-2:])):
+        for index in range(num_scales(height, width)):
             if index:
-                linear = _downsample(linear)
-            self._scales.append(_ReferenceScale(linear, self._taps))
+                linear, box = _downsample(linear), _halve(box)
+            self._scales.append(_ReferenceScale(linear, self._taps, box))
         count = len(self._scales)
         # the weights are consumed in order over (channel, measured scale, norm, term), so with fewer
         # scales only the first 18 per scale are used (the module docstring, point 4)
@@ -276,12 +371,15 @@ class SSIMULACRA2Reference:
             raise ValueError(f"distorted: expected (B,{self.shape[0]},{self.shape[1]},{self.shape[2]}) like the "
                              f"reference, got {tuple(distorted.shape)}")
         if self._batch > 1 and distorted.shape[0] != self._batch:
-            raise ValueError(f"distorted: expected a batch of {self._batch} like the reference, got {distorted.shape[0]}")
-        linear = srgb_to_linear(distorted.to(self._taps.dtype))
+            raise ValueError(
+                f"distorted: expected a batch of {self._batch} like the reference, got {distorted.shape[0]}"
+            )
+        y0, y1, x0, x1 = self.changed
+        linear = srgb_to_linear(distorted[..., y0:y1, x0:x1].to(self._taps.dtype).contiguous())
         terms = []
         for index, ref in enumerate(self._scales):
             if index:
-                linear = _downsample(linear)
+                linear = _next_linear(self._scales[index - 1], linear, ref.changed)
             terms.append(_scale_terms(ref, linear, self._taps))
         weighted = (torch.stack(terms, dim=2) * self._weights).sum(dim=(1, 2, 3, 4))
         return _to_score(weighted)
@@ -305,7 +403,8 @@ def ssimulacra2(reference: torch.Tensor, distorted: torch.Tensor) -> torch.Tenso
     _check_images("distorted", distorted)
     if reference.shape[0] not in (1, distorted.shape[0]) or reference.shape[1:] != distorted.shape[1:]:
         raise ValueError(
-            f"reference and distorted must have the same shape, got {tuple(reference.shape)} and {tuple(distorted.shape)}"
+            "reference and distorted must have the same shape, "
+            f"got {tuple(reference.shape)} and {tuple(distorted.shape)}"
         )
     return SSIMULACRA2Reference(reference).score(distorted)
 
@@ -317,4 +416,6 @@ class SSIMULACRA2(nn.Module):
         return ssimulacra2(reference, distorted)
 
 
-__all__ = ["NUM_SCALES", "SSIMULACRA2", "SSIMULACRA2Reference", "linear_to_xyb", "num_scales", "srgb_to_linear", "ssimulacra2"]
+__all__ = [
+    "NUM_SCALES", "SSIMULACRA2", "SSIMULACRA2Reference", "linear_to_xyb", "num_scales", "srgb_to_linear", "ssimulacra2",
+]

@@ -1,6 +1,7 @@
 """`p3mask bench learn`: choice of the user, FLOP counting, and a short real run through the CLI."""
 
 import json
+import time
 
 import pytest
 import torch
@@ -44,6 +45,13 @@ def test_model_flops_count_forward_and_input_gradient_only():
     assert model_flops(_Linear(), 2, torch.device("cpu")) == 2 * 1536
 
 
+def test_peak_is_the_best_repeat_in_gflops():
+    from p3mask.bench.machine import _best_gflops
+
+    waits = iter([0.0, 0.05, 0.02, 0.04])  # warm-up, then three timed runs: the best takes 20 ms
+    assert _best_gflops(lambda: time.sleep(next(waits)), 1e9, 3) == pytest.approx(50.0, rel=0.2)
+
+
 @pytest.mark.data
 @pytest.mark.weights
 def test_bench_learn_cli_writes_sane_figures(lfw_user, tmp_path, capsys, monkeypatch):
@@ -74,6 +82,9 @@ def test_bench_learn_cli_writes_sane_figures(lfw_user, tmp_path, capsys, monkeyp
     assert flops["per_step_mean"] * 2 == pytest.approx(flops["total"], rel=1e-6)
     assert r["gflops_per_s"] == pytest.approx(flops["total"] / sec["optimisation"] / 1e9)
     assert 0 < r["gflops_per_s"] < 1e5
+    peak = r["peak_gflops_per_s"]
+    assert set(peak) == set(r["share_of_peak"]) == {"matmul", "conv"} and all(v > 0 for v in peak.values())
+    assert r["share_of_peak"]["matmul"] == pytest.approx(r["gflops_per_s"] / peak["matmul"])
     assert r["quality_floor"] <= r["quality_min"] <= r["quality_mean"] <= 100
     assert r["target"]["comparable"] is False  # 4 photos, 1 epoch: not the target's protocol
     assert r["target"]["seconds"] == 1e-3 and r["target"]["met"] is False

@@ -162,3 +162,23 @@ def test_member_weights_lead_with_the_least_fooled_member():
     assert torch.allclose(plain, torch.full((3,), 1 / 3))
     with pytest.raises(ValueError, match="focus"):
         _config(focus=-1.0)
+
+
+def test_on_epoch_reports_each_epoch_and_can_stop_learning():
+    seen = []
+    fit = Chameleon(toy_models(), THRESHOLDS, _config(epochs=3), progress=False, on_epoch=seen.append).fit(
+        toy_training_set())
+    assert [s.epoch for s in seen] == [1, 2, 3] and seen == fit.history
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_first(stats):
+        seen.append(stats.epoch)
+        raise Stop
+
+    seen.clear()
+    with pytest.raises(Stop):
+        Chameleon(toy_models(), THRESHOLDS, _config(epochs=3), progress=False, on_epoch=stop_after_first).fit(
+            toy_training_set())
+    assert seen == [1]

@@ -98,6 +98,55 @@ def test_fixed_reference_equals_plain_function():
         measure.score(candidates[:, :, :60])
 
 
+@pytest.mark.parametrize(
+    "box",
+    [
+        (20, 44, 15, 40),  # inside, far from every border
+        (0, 9, 0, 70),  # the top rows (their mirror along H is in the padding) and both side borders
+        (55, 61, 3, 9),  # a few pixels at the bottom rows, odd end
+        (30, 31, 33, 34),  # one pixel
+        (0, 61, 0, 70),  # everything
+    ],
+)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_changed_box_gives_the_whole_image_score(box, dtype):
+    g = torch.Generator().manual_seed(5)
+    ref = torch.rand(1, 3, 61, 70, generator=g, dtype=dtype)
+    y0, y1, x0, x1 = box
+    dist = ref.expand(3, -1, -1, -1).clone()
+    dist[..., y0:y1, x0:x1] = (dist[..., y0:y1, x0:x1] + 0.1 * torch.randn(3, 3, y1 - y0, x1 - x0, generator=g,
+                                                                             dtype=dtype)).clamp(0, 1)
+    whole = SSIMULACRA2Reference(ref).score(dist)
+    restricted = SSIMULACRA2Reference(ref, changed=box)
+    tolerance = 1e-9 if dtype == torch.float64 else 1e-3
+    torch.testing.assert_close(restricted.score(dist), whole, rtol=0, atol=tolerance)
+    assert (whole < 100.0).all()  # the change is measured
+    # pixels outside the box are not read: they stand for the reference's
+    outside = torch.rand(dist.shape, generator=g, dtype=dtype)
+    outside[..., y0:y1, x0:x1] = dist[..., y0:y1, x0:x1]
+    torch.testing.assert_close(restricted.score(outside), whole, rtol=0, atol=tolerance)
+
+
+def test_changed_box_gradient_equals_the_whole_image_gradient():
+    g = torch.Generator().manual_seed(6)
+    ref = torch.rand(1, 3, 30, 34, generator=g, dtype=torch.float64)
+    box = (4, 20, 10, 30)
+    dist = ref.clone()
+    dist[..., 4:20, 10:30] += 0.05 * torch.randn(1, 3, 16, 20, generator=g, dtype=torch.float64)
+    dist = dist.clamp(0, 1).requires_grad_(True)
+    SSIMULACRA2Reference(ref).score(dist).sum().backward()
+    whole, dist.grad = dist.grad.clone(), None
+    SSIMULACRA2Reference(ref, changed=box).score(dist).sum().backward()
+    torch.testing.assert_close(dist.grad[..., 4:20, 10:30], whole[..., 4:20, 10:30], rtol=0, atol=1e-12)
+    assert dist.grad[..., :4, :].abs().max() == 0  # nothing outside the box is used
+
+
+@pytest.mark.parametrize("box", [(5, 5, 0, 10), (0, 17, 0, 10), (-1, 4, 0, 4), (0, 4, 8, 3)])
+def test_bad_changed_box(box):
+    with pytest.raises(ValueError, match="changed"):
+        SSIMULACRA2Reference(torch.rand(1, 3, 16, 16), changed=box)
+
+
 def test_gradcheck_float64():
     g = torch.Generator().manual_seed(3)
     ref = torch.rand(1, 3, 16, 18, generator=g, dtype=torch.float64) * 0.8 + 0.1
