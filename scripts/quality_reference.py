@@ -35,7 +35,6 @@ def _summary(values: list[float], digits: int) -> str:
 
 
 def table(count: int) -> str:
-    import torch
 
     from p3mask.face.image_io import load_image
     from p3mask.quality import butteraugli, ssimulacra2

@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+.venv/bin/ruff check p3mask tests scripts   # lint (config: [tool.ruff] in pyproject.toml)
 .venv/bin/python -m pytest -q "$@"

@@ -55,10 +55,12 @@ def main() -> int:
     results = {}
     for name in args.models:
         results[name] = time_step(name, args.batch, args.repeats)
-        print(f"{name:<14} median {results[name]['median_s'] * 1000:7.1f} ms   min {results[name]['min_s'] * 1000:7.1f} ms"
+        print(f"{name:<14} median {results[name]['median_s'] * 1000:7.1f} ms   min "
+              f"{results[name]['min_s'] * 1000:7.1f} ms"
               f"   {results[name]['gflop']:6.2f} GFLOP")
     if args.json:
-        write_json({"batch": args.batch, "threads": args.threads, "repeats": args.repeats, "models": results}, args.json)
+        write_json({"batch": args.batch, "threads": args.threads, "repeats": args.repeats, "models": results},
+                   args.json)
     return 0
 
 

@@ -20,8 +20,9 @@ from p3mask.models import load_models
 from p3mask.models.thresholds import DOUBT_FAR, MATCH_FAR, far_key
 
 
-def impostor_scores(embeddings: torch.Tensor) -> np.ndarray:
-    """Cosine of every unordered pair of rows of ``embeddings`` (N, D), as an (N (N-1) / 2,) array."""
+def pair_cosines(embeddings: torch.Tensor) -> np.ndarray:
+    """Cosine of every unordered pair of rows of ``embeddings`` (N, D), as an (N (N-1) / 2,) array (with one
+    photo per identity, as the calibration draws them, every pair is an impostor pair)."""
     sims = embeddings @ embeddings.T
     i, j = torch.triu_indices(len(embeddings), len(embeddings), offset=1)
     return sims[i, j].numpy()
@@ -30,6 +31,7 @@ def impostor_scores(embeddings: torch.Tensor) -> np.ndarray:
 def run_calibrate(
     root=None, identities: int = 400, model_names: list[str] | None = None,
     fars: tuple[float, ...] = (MATCH_FAR, DOUBT_FAR), seed: int = 0, progress: bool = True,
+    device: str | torch.device = "cpu",
 ) -> dict[str, dict[str, float]]:
     """Thresholds at each of ``fars`` per model, from one photo each of ``identities`` LFW people (seeded draw).
 
@@ -42,10 +44,10 @@ def run_calibrate(
     rng = random.Random(seed)
     names = rng.sample(sorted(lfw.identities), identities)
     paths = [rng.choice(lfw.identities[name]) for name in names]
-    embeddings, _, _ = embed_photos(paths, load_models(model_names), progress=progress)
+    embeddings, _, _ = embed_photos(paths, load_models(model_names, device), progress=progress, device=device)
     results = {}
     for name, emb in embeddings.items():
-        scores = impostor_scores(emb)
+        scores = pair_cosines(emb)
         impostor = np.zeros(scores.size, bool)
         results[name] = {
             **{far_key(far): threshold_at_far(scores, impostor, far) for far in fars},

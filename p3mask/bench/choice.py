@@ -26,7 +26,6 @@ from collections import Counter
 import torch
 import torch.nn.functional as F
 
-from p3mask.bench.verify import central_face
 from p3mask.datasets.lfw import load_lfw
 from p3mask.evaluate.users import split_user
 from p3mask.face.detect import Detections, FaceDetector
@@ -37,6 +36,7 @@ from p3mask.protect.apply import face_scores
 from p3mask.protect.config import get_config
 from p3mask.protect.face_choice import FacePolicy, choose_faces
 from p3mask.protect.trainset import build_training_set, model_frames
+from p3mask.recognition import central_face
 
 RULES = ("failsafe", "strict")
 
@@ -110,7 +110,7 @@ def run_choice_bench(root=None, users: int = 20, others: int = 2, seed: int = 0,
                 counts["plain.no_face"] += 1
                 continue
             cosines = face_scores(matcher, reference, image, det.landmarks)
-            user = central_face(det, image.shape[1], image.shape[2])
+            user = central_face(det, image)
             _tally(counts, "plain", cosines, user, thresholds)
             if len(det) == 1 and float(cosines[0]) < thresholds[0]:
                 hard.append({"photo": str(path), "user": name, "score": float(cosines[0])})

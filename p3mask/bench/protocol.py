@@ -35,7 +35,8 @@ def ten_fold_accuracy(scores: np.ndarray, same: np.ndarray, folds: np.ndarray) -
     """
     scores, same, folds = np.asarray(scores, float), np.asarray(same, bool), np.asarray(folds, int)
     if not (scores.shape == same.shape == folds.shape) or scores.ndim != 1:
-        raise ValueError(f"scores, same and folds must be 1-D of equal length, got {scores.shape}, {same.shape}, {folds.shape}")
+        raise ValueError(f"scores, same and folds must be 1-D of equal length, got {scores.shape}, {same.shape}, "
+                         f"{folds.shape}")
     accuracies, thresholds = [], []
     for fold in np.unique(folds):
         test = folds == fold

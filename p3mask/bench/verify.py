@@ -1,14 +1,15 @@
 """Face-verification benchmark on LFW View 2: accuracy, threshold at FAR = 1e-3, throughput.
 
-Each photo goes through the same pipeline a recogniser uses (YuNet detection, 5-point similarity alignment
-to each model's template, the model); the face nearest the photo centre is the pair's subject. When no face is detected, the photo is aligned with the median
-landmarks of the photos detected so far (LFW photos share one frame), and this is counted.
+Each photo goes through the same pipeline a recogniser uses (:class:`p3mask.recognition.FacePipeline`:
+YuNet detection, 5-point similarity alignment to each model's template, the model); the face nearest the
+photo centre (:func:`p3mask.recognition.central_face`) is the pair's subject. When no face is detected,
+the photo is aligned with the median landmarks of the photos detected so far (LFW photos share one
+frame), and this is counted.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,10 +19,9 @@ from tqdm import tqdm
 
 from p3mask.bench.protocol import ten_fold_accuracy, threshold_at_far
 from p3mask.datasets.lfw import Pair, read_pairs
-from p3mask.face.align import align_faces
-from p3mask.face.detect import Detections, FaceDetector
 from p3mask.face.image_io import load_image
 from p3mask.models import FaceRecognizer, load_models
+from p3mask.recognition import FacePipeline, central_face
 
 logger = logging.getLogger(__name__)
 
@@ -50,62 +50,42 @@ def _folds(pairs: list[Pair]) -> np.ndarray:
     return folds
 
 
-def central_face(detections: Detections, height: int, width: int) -> int:
-    """Index of the detection whose box centre is nearest the photo centre.
-
-    LFW photos are framed on their subject; other people in the background can score higher or be
-    larger, so the protocol's face is the central one.
-    """
-    centres = (detections.boxes[:, :2] + detections.boxes[:, 2:]) / 2
-    offset = centres - torch.tensor([width / 2, height / 2])
-    return int(offset.norm(dim=1).argmin())
-
-
-def _landmarks(detector: FaceDetector, image: torch.Tensor, seen: list[torch.Tensor]) -> tuple[torch.Tensor, bool]:
-    """Landmarks (1,5,2) of the central face, or the running median of ``seen`` (flag True) if none."""
-    detections = detector.detect(image)
-    if not detections.is_empty:
-        k = central_face(detections, image.shape[1], image.shape[2])
+def _landmarks(pipeline: FacePipeline, image: torch.Tensor, seen: list[torch.Tensor]) -> tuple[torch.Tensor, bool]:
+    """Landmarks (5,2) of the central face, or the running median of ``seen`` (flag True) if none."""
+    detections, k = pipeline.locate(image, central_face)
+    if k is not None:
         seen.append(detections.landmarks[k])
-        return detections.landmarks[k : k + 1], False
+        return detections.landmarks[k], False
     if not seen:
         raise RuntimeError("no face detected in the first photos of the benchmark; cannot fall back")
-    return torch.stack(seen).median(dim=0).values[None], True
+    return torch.stack(seen).median(dim=0).values, True
 
 
 def embed_photos(
-    paths: list[Path], models: dict[str, FaceRecognizer], batch_size: int = 32, progress: bool = True
+    paths: list[Path], models: dict[str, FaceRecognizer], batch_size: int = 32, progress: bool = True,
+    device: str | torch.device = "cpu",
 ) -> tuple[dict[str, torch.Tensor], dict[str, _Throughput], int]:
-    """Embed the largest face of every photo with every model.
+    """Embed the central face of every photo with every model.
 
     Returns:
         (name -> (N, D) embeddings in ``paths`` order, name -> throughput of the model alone,
         number of photos aligned by the fallback landmarks).
     """
-    detector = FaceDetector()
+    pipeline = FacePipeline(models, device=device)
     seen: list[torch.Tensor] = []
     out = {name: [] for name in models}
-    speed = {name: _Throughput() for name in models}
     fallbacks = 0
     bar = tqdm(total=len(paths), desc="embedding photos", unit="photo", disable=not progress)
-    for start in range(0, len(paths), batch_size):
-        chunk = paths[start : start + batch_size]
-        crops = {name: [] for name in models}
-        for path in chunk:
-            image = load_image(path)
-            landmarks, fell_back = _landmarks(detector, image, seen)
-            fallbacks += fell_back
-            for name, model in models.items():
-                crops[name].append(align_faces(image, landmarks, model.template, model.input_size)[0])
-        for name, model in models.items():
-            batch = torch.cat(crops[name])
-            tic = time.perf_counter()
-            with torch.no_grad():
-                out[name].append(model(batch))
-            speed[name].seconds += time.perf_counter() - tic
-            speed[name].faces += len(batch)
-        bar.update(len(chunk))
+    for start in range(0, len(paths), batch_size):  # photos are loaded a batch at a time
+        images = [load_image(path) for path in paths[start : start + batch_size]]
+        spots = [_landmarks(pipeline, image, seen) for image in images]
+        fallbacks += sum(fell_back for _, fell_back in spots)
+        embedded = pipeline.embed_many(images, [landmarks for landmarks, _ in spots], batch=batch_size)
+        for name, emb in embedded.items():
+            out[name].append(emb)
+        bar.update(len(images))
     bar.close()
+    speed = {name: _Throughput(pipeline.faces[name], pipeline.seconds[name]) for name in models}
     return {name: torch.cat(parts) for name, parts in out.items()}, speed, fallbacks
 
 
@@ -115,6 +95,7 @@ def run_verify(
     model_names: list[str] | None = None,
     batch_size: int = 32,
     progress: bool = True,
+    device: str | torch.device = "cpu",
 ) -> dict[str, dict[str, float]]:
     """Run the LFW View 2 verification protocol for each model.
 
@@ -124,6 +105,7 @@ def run_verify(
         model_names: models to test (all of the zoo by default).
         batch_size: photos per embedding batch.
         progress: show a progress bar.
+        device: where the models run.
 
     Returns:
         model name -> {"accuracy", "accuracy_std", "threshold_far1e-3", "faces_per_s", "pairs_used",
@@ -139,8 +121,8 @@ def run_verify(
         logger.warning("skipped %d pairs naming absent images", skipped)
     paths = sorted({p.first for p in pairs} | {p.second for p in pairs})
     index = {path: i for i, path in enumerate(paths)}
-    models = load_models(model_names)
-    embeddings, speed, fallbacks = embed_photos(paths, models, batch_size, progress)
+    models = load_models(model_names, device)
+    embeddings, speed, fallbacks = embed_photos(paths, models, batch_size, progress, device)
     first = torch.tensor([index[p.first] for p in pairs])
     second = torch.tensor([index[p.second] for p in pairs])
     same = np.array([p.same for p in pairs])

@@ -35,6 +35,7 @@ from p3mask.paths import data_root
 from p3mask.protect.chameleon import learn
 from p3mask.protect.config import get_config
 from p3mask.protect.key import P3Mask
+from p3mask.recognition import FacePipeline
 from p3mask.video.files import protect_video_frames
 from p3mask.video.flicker import flicker
 from p3mask.video.io import frame_to_tensor
@@ -128,7 +129,7 @@ def run_video(root=None, user: str | None = None, key: str | Path | None = None,
             y0, x0 = max(0, int(c[1]) - side // 3), max(0, int(c[0]) - side // 2)
             save_strip(clip, written, first, Path(strip), box=(y0, y0 + side, x0, x0 + side))
         flick = flicker(clip, written, [o.landmarks for o in outcomes], loaded.template, loaded.frame_size)
-        embedder = ProbeEmbedder({n: load_model(n) for n in (models or list(MODELS))}, detector)
+        embedder = ProbeEmbedder(FacePipeline({n: load_model(n) for n in (models or list(MODELS))}, detector))
         gallery = _gallery(embedder, [p for p in photos if p != source])
         embedder.fallbacks = embedder.photos = 0
         protection = _recognised(embedder, gallery, clip, written, outcomes, every)

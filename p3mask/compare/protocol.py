@@ -19,9 +19,9 @@ import torch
 
 from p3mask.evaluate.conditions import probe_set
 from p3mask.evaluate.gallery import Gallery
+from p3mask.evaluate.metrics import psr_from_hits
 from p3mask.evaluate.probes import ProbeEmbedder, nearest_face
 from p3mask.evaluate.quality import PhotoQuality, face_region, mean_quality, photo_quality
-from p3mask.evaluate.metrics import psr_from_hits
 from p3mask.evaluate.retrieval import retrieval_block
 from p3mask.evaluate.scoring import ProbeSet, gallery_hits, query_psr
 from p3mask.evaluate.transforms import TRANSFORMS, quantize
@@ -102,7 +102,8 @@ def run_user(
             continue
         ms = (time.perf_counter() - tic) * 1e3
         landmarks = gallery.landmarks[row]
-        photo = ProtectedPhoto(path, row, clean, quantize(protected), landmarks, ms, _face_box(protector, clean, landmarks))
+        photo = ProtectedPhoto(path, row, clean, quantize(protected), landmarks, ms,
+                               _face_box(protector, clean, landmarks))
         case.test.append(photo)
         region = face_region(landmarks, clean.shape[-2:], FRAME_TEMPLATE, FRAME_SIZE)
         case.quality.append(photo_quality(clean, photo.protected, region, photo.box))

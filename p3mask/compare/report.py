@@ -1,10 +1,10 @@
 """Writing a comparison: ``compare.json`` (the table), ``compare_details.json``, ``compare.md`` and ``compare.png``.
 
-``compare.json`` maps each method to exactly the figures of the baselines issue::
+``compare.json`` maps each method to exactly the figures of the comparison table (``docs/REPORTS.md``)::
 
-    {METHOD: {"psr_seen", "psr_unseen", "psr_unseen_modern", "gallery_psr", "ssimulacra2_face", "butteraugli_face", "ssim_face",
-              "psnr", "psr_unseen_jpeg75", "setup_s", "protect_s_per_photo", "retrieval_2a_seen",
-              "retrieval_2a_unseen"}}
+    {METHOD: {"psr_seen", "psr_unseen", "psr_unseen_modern", "gallery_psr", "ssimulacra2_face",
+              "butteraugli_face", "ssim_face", "psnr", "psr_unseen_jpeg75", "setup_s", "protect_s_per_photo",
+              "retrieval_2a_seen", "retrieval_2a_unseen"}}
 
 The last two are top-1 identification rates (lower is better protection) of retrieval case 2a: a
 protected photo searched in a database of the user's other protected photos and the distractors
@@ -24,10 +24,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 
 from p3mask.atomic import write_json, write_text  # noqa: E402
+from p3mask.compare.schema import CompareReport  # noqa: E402
 from p3mask.evaluate.report import save_figure  # noqa: E402
 from p3mask.evaluate.retrieval import CASES as RETRIEVAL_CASES  # noqa: E402
+from p3mask.reports import as_json_dict  # noqa: E402
 
-TABLE_KEYS = ("psr_seen", "psr_unseen", "psr_unseen_modern", "gallery_psr", "ssimulacra2_face", "butteraugli_face", "ssim_face", "psnr",
+TABLE_KEYS = ("psr_seen", "psr_unseen", "psr_unseen_modern", "gallery_psr", "ssimulacra2_face", "butteraugli_face",
+              "ssim_face", "psnr",
               "psr_unseen_jpeg75", "setup_s", "protect_s_per_photo", "retrieval_2a_seen", "retrieval_2a_unseen")
 _HEADERS = ("method", "query PSR, seen models", "query PSR, unseen (dlib)", "query PSR, unseen modern (w600k_mbf)",
             "gallery PSR",
@@ -66,7 +69,8 @@ def verdict(report: dict) -> list[str]:
                 f"SSIMULACRA2 gap {gap:+.1f} ({matched} within {QUALITY_TOLERANCE:.0f} point)")
         if row["protect_s_per_photo"] and cham["protect_s_per_photo"]:
             speed = row["protect_s_per_photo"] / cham["protect_s_per_photo"]
-            target = " (target >= 100x met)" if speed >= 100 else (" (target >= 100x NOT met)" if m in ("fawkes", "lowkey") else "")
+            missed = " (target >= 100x NOT met)" if m in ("fawkes", "lowkey") else ""
+            target = " (target >= 100x met)" if speed >= 100 else missed
             line += f"; protecting a new photo is {speed:.0f}x faster with Chameleon{target}"
         out.append(line)
     return out
@@ -79,18 +83,21 @@ def markdown(report: dict) -> str:
     out += ["Query PSR: fraction of protected test photos whose user is not the top-1 identity in the clean "
             "gallery; gallery PSR: fraction of clean test photos not matched to the user when the user's gallery "
             f"entries are protected (mean over all models). Seen models: {', '.join(report['pool'])} "
-            f"(every method optimises against them); unseen: {', '.join(report['unseen'])} (never used in optimisation).", ""]
+            f"(every method optimises against them); unseen: {', '.join(report['unseen'])} (never used in "
+            "optimisation).", ""]
     body = [[m] + [_f(rows[m][k], d) for k, d in zip(TABLE_KEYS, _DIGITS)] for m in rows]
     out += ["| " + " | ".join(_HEADERS) + " |", "|" + "---|" * len(_HEADERS)]
     out += ["| " + " | ".join(r) + " |" for r in body] + [""]
     clean = report.get("clean_error", {})
     out += ["Clean probes (no protection), top-1 identification error per model: "
             + ", ".join(f"{n} {_f(v, 3)}" for n, v in clean.items()), ""]
-    out += ["## Budget", "", f"Every baseline is calibrated to SSIMULACRA2 {_f(report['quality_target'], 1)} on the face "
+    out += ["## Budget", "",
+            f"Every baseline is calibrated to SSIMULACRA2 {_f(report['quality_target'], 1)} on the face "
             f"in context ({report['quality_target_source']}): per-photo methods (Fawkes, LowKey) scale each photo's "
             "perturbation to the largest strength keeping SSIMULACRA2 >= the target; OPOM's L-inf bound is calibrated "
             "on the training photos (learn at Chameleon's epsilon, scale the bound until the mean training SSIMULACRA2 "
-            "equals the target, learn again inside it, search once more), as Chameleon's quality is set on its training "
+            "equals the target, learn again inside it, search once more), as Chameleon's quality is set on its "
+            "training "
             "photos. All perturbations live in the same canonical face frame.", ""]
     out += ["## Verdict", "", *verdict(report), ""]
     out += retrieval_section(report)
@@ -150,8 +157,9 @@ def plot(report: dict, path: Path, overwrite: bool = False) -> Path:
 REPORT_FILES = ("compare.json", "compare_details.json", "compare.md", "compare.png")
 
 
-def write_report(report: dict, out_dir: str | Path, overwrite: bool = False) -> list[Path]:
+def write_report(report: CompareReport | dict, out_dir: str | Path, overwrite: bool = False) -> list[Path]:
     """Write the four files into ``out_dir`` (created); returns their paths."""
+    report = as_json_dict(report)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [write_json(table_rows(report), out_dir / "compare.json", overwrite=overwrite),
@@ -161,8 +169,9 @@ def write_report(report: dict, out_dir: str | Path, overwrite: bool = False) -> 
     return paths
 
 
-def summary(report: dict) -> str:
+def summary(report: CompareReport | dict) -> str:
     """A few lines for the terminal."""
+    report = as_json_dict(report)
     lines = [f"{'method':<10} {'seen':>6} {'unseen':>7} {'gallery':>8} {'SSIM':>7} {'jpeg75':>7} {'setup s':>8} "
              f"{'protect s':>10} {'2a seen':>8} {'2a unseen':>10}"]
     for m, r in report["methods"].items():

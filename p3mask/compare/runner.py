@@ -18,6 +18,7 @@ from pathlib import Path
 
 from p3mask.compare.config import CompareConfig
 from p3mask.compare.protocol import run_user, split_probes, summarise
+from p3mask.compare.schema import CompareReport
 from p3mask.datasets import load_dataset
 from p3mask.evaluate.gallery import build_gallery, gallery_dataset
 from p3mask.evaluate.probes import ProbeEmbedder
@@ -29,6 +30,7 @@ from p3mask.methods import get_method
 from p3mask.models import load_models
 from p3mask.protect.chameleon import resolve_device
 from p3mask.protect.config import DEFAULT_POOL, HELD_OUT_MODELS, PRESETS
+from p3mask.recognition import FacePipeline
 
 logger = logging.getLogger(__name__)
 
@@ -45,12 +47,12 @@ def method_kwargs(name: str, config: CompareConfig, quality_target: float) -> di
     return {**kwargs, **config.method_options.get(name, {})}
 
 
-def run_compare(config: CompareConfig, progress: bool = True) -> dict:
-    """Run every method of ``config`` on the same users; returns the comparison report dict.
+def run_compare(config: CompareConfig, progress: bool = True) -> CompareReport:
+    """Run every method of ``config`` on the same users; returns the :class:`CompareReport`.
 
-    The report holds ``methods`` (method -> the eight figures of ``compare.json``), ``details`` (per
-    method: per-model PSRs, quality, per-user choices and timing), the SSIM budget and where it came
-    from, the clean top-1 error of the probes, and the run's settings.
+    The report holds ``methods`` (method -> the figures of ``compare.json``), ``details`` (per
+    method: per-model PSRs, quality, per-user choices and timing), the perceptual budget and where it
+    came from, the clean top-1 error of the probes, and the run's settings (schema: ``docs/REPORTS.md``).
     """
     start = time.perf_counter()
     device = resolve_device(config.device)
@@ -61,13 +63,14 @@ def run_compare(config: CompareConfig, progress: bool = True) -> dict:
     gallery = build_gallery(gallery_dataset(dataset, names, config.gallery_identities, config.seed),
                             models, detector, config.use_cache, progress, device)
     thresholds, sources = model_thresholds(list(models), gallery)
-    embedder = ProbeEmbedder(models, detector, device)
+    embedder = ProbeEmbedder(FacePipeline(models, detector, device))
     splits = {n: split_user(dataset, n, config.train_fraction, config.seed, config.max_photos) for n in names}
     target = config.quality_target
     source = "given" if target is not None else None
     rows, details, hyper = {}, {}, {}
     for method in config.ordered_methods():
-        budget = target if target is not None else PRESETS[config.preset].quality_floor + PRESETS[config.preset].quality_margin
+        preset = PRESETS[config.preset]
+        budget = target if target is not None else preset.quality_floor + preset.quality_margin
         protector = get_method(method, pool=DEFAULT_POOL, models=models, detector=detector, device=device,
                                seed=config.seed, thresholds=thresholds, **method_kwargs(method, config, budget))
         hyper[method] = settings(protector)
@@ -81,7 +84,7 @@ def run_compare(config: CompareConfig, progress: bool = True) -> dict:
         if method == "chameleon" and target is None:
             target, source = rows[method]["ssimulacra2_face"], "chameleon-measured"
     clean = split_probes(names, splits, gallery)
-    return {
+    return CompareReport.from_dict({
         "methods": rows,
         "details": details,
         "quality_target": target,
@@ -98,7 +101,7 @@ def run_compare(config: CompareConfig, progress: bool = True) -> dict:
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()},
         "device": str(device),
         "wall_s": time.perf_counter() - start,
-    }
+    })
 
 
 

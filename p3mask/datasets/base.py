@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from p3mask.face.image_io import IMAGE_SUFFIXES
 
 
 @dataclass(frozen=True)
@@ -59,8 +62,9 @@ class FaceDataset:
         return sorted(photos[:n_train]), sorted(photos[n_train:])
 
 
-def read_identity_folders(root: Path, suffixes: tuple[str, ...]) -> dict[str, list[Path]]:
-    """Identity -> photos for a folder-per-identity layout (``root/<identity>/<photo>``)."""
+def read_identity_folders(root: Path, suffixes: Collection[str] = IMAGE_SUFFIXES) -> dict[str, list[Path]]:
+    """Identity -> photos for a folder-per-identity layout (``root/<identity>/<photo>``): the files whose
+    lower-case suffix is in ``suffixes`` (default: every photo type p3mask reads)."""
     if not root.is_dir():
         raise FileNotFoundError(f"dataset folder not found: {root}")
     identities = {}

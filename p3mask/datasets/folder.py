@@ -6,9 +6,7 @@ from pathlib import Path
 
 from p3mask.datasets.base import FaceDataset, read_identity_folders
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".ppm", ".tif", ".tiff", ".webp")
-
 
 def load_folder(root: str | Path) -> FaceDataset:
     """Read a folder-per-identity dataset rooted at ``root``."""
-    return FaceDataset("folder", Path(root), read_identity_folders(Path(root), IMAGE_SUFFIXES))
+    return FaceDataset("folder", Path(root), read_identity_folders(Path(root)))

@@ -31,7 +31,7 @@ def lfw_photo(root: Path, name: str, number: int) -> Path:
 def load_lfw(root: str | Path | None = None) -> FaceDataset:
     """Read LFW from ``root`` (default ``data_root() / "lfw"``)."""
     root = Path(root) if root is not None else data_root() / "lfw"
-    return FaceDataset("lfw", root, read_identity_folders(root, (".jpg", ".jpeg", ".png")))
+    return FaceDataset("lfw", root, read_identity_folders(root))
 
 
 def read_pairs(root: str | Path | None = None, pairs_file: str | Path | None = None) -> list[Pair]:

@@ -1,6 +1,6 @@
 """Adaptive adversaries: a scraper who knows Chameleon and tries to undo or sidestep it.
 
-Three kinds, as the evaluation issue lists them:
+Three kinds:
 
 (a) **Mask estimation.** The adversary holds many protected photos of one user. Aligned into the
     canonical frame (the frame is public: it is in this code), every protected face is that user's face
@@ -29,10 +29,11 @@ import cv2
 import numpy as np
 import torch
 
-from p3mask.evaluate.transforms import check_photo, from_uint8, to_uint8
-from p3mask.evaluate.register import highpass
-from p3mask.evaluate.unlock import remove_mask
+from p3mask.checks import check_photo
+from p3mask.evaluate.transforms import from_uint8, to_uint8
 from p3mask.face.align import align_faces, estimate_similarity
+from p3mask.protect.register import highpass
+from p3mask.protect.unlock import remove_mask
 
 
 def aligned_stack(
@@ -67,7 +68,7 @@ def estimate_mask(
         protected_faces: ``(N, 3, h, w)`` aligned protected faces of one user.
         population_mean: ``(3, h, w)`` mean aligned clean face of other people.
         epsilon: the L-inf budget; the estimate is clipped to ``[-epsilon, epsilon]``.
-        detail_only: keep only the high-pass of the estimate (see :func:`p3mask.evaluate.register.highpass`).
+        detail_only: keep only the high-pass of the estimate (see :func:`p3mask.protect.register.highpass`).
 
     Returns:
         ``(3, h, w)`` estimated mask.
@@ -89,14 +90,14 @@ def subtract_estimate(
     image: torch.Tensor, landmarks: torch.Tensor, estimate: torch.Tensor, template: Sequence[Sequence[float]]
 ) -> torch.Tensor:
     """Subtract an estimated mask from the face at ``landmarks`` (5, 2); ``(3, H, W)`` in [0, 1]."""
-    check_photo(image)
+    check_photo(image, in_range=False)
     matrix = estimate_similarity(landmarks[None].float(), torch.as_tensor(template, dtype=torch.float32))
     return remove_mask(image.float(), matrix, estimate)
 
 
 def bit_depth(image: torch.Tensor, step: float) -> torch.Tensor:
     """Quantise every value to the nearest multiple of ``step`` (in [0, 1] units), then to 8 bits."""
-    check_photo(image)
+    check_photo(image, in_range=False)
     if not 0.0 < step <= 1.0:
         raise ValueError(f"step must be in (0, 1], got {step}")
     return from_uint8(to_uint8((image / step).round() * step), image)

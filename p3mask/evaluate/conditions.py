@@ -17,9 +17,9 @@ from p3mask.evaluate.metrics import psr_from_hits
 from p3mask.evaluate.probes import ProbeEmbedder
 from p3mask.evaluate.scoring import ProbeSet, query_hits
 from p3mask.evaluate.transforms import TRANSFORMS
-from p3mask.evaluate.unlock import unlock_image
 from p3mask.evaluate.users import ProtectedPhoto, UserCase
 from p3mask.face.image_io import load_image
+from p3mask.protect.unlock import unlock_image
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,9 @@ def unlocked_set(cases: list[UserCase], embedder: ProbeEmbedder, wrong: bool) ->
     return probe_set(cases, embedder, image_of)
 
 
-def transform_sets(cases: list[UserCase], embedder: ProbeEmbedder, names: list[str]) -> dict[str, tuple[ProbeSet, ProbeSet]]:
+def transform_sets(
+    cases: list[UserCase], embedder: ProbeEmbedder, names: list[str]
+) -> dict[str, tuple[ProbeSet, ProbeSet]]:
     """Per transform name, (protected probes transformed, clean probes transformed)."""
     out = {}
     for name in names:

@@ -30,15 +30,13 @@ from tqdm import tqdm
 
 from p3mask.atomic import atomic_path
 from p3mask.datasets.base import FaceDataset
-from p3mask.face.align import align_faces
 from p3mask.face.detect import FaceDetector, ensure_yunet
 from p3mask.face.image_io import load_image
 from p3mask.models.base import FaceRecognizer
 from p3mask.paths import cache_dir
+from p3mask.recognition import BATCH, FacePipeline, largest_face
 
 logger = logging.getLogger(__name__)
-
-BATCH = 32  # photos per embedding batch
 
 
 @dataclass(frozen=True)
@@ -160,35 +158,33 @@ def _detect_all(paths: list[Path], detector: FaceDetector, progress: bool) -> tu
     """Landmarks ``(N, 5, 2)`` of the largest face of each photo, median fallback; detected flags ``(N,)``."""
     landmarks = torch.zeros(len(paths), 5, 2)
     detected = torch.zeros(len(paths), dtype=torch.bool)
+    pipeline = FacePipeline({}, detector)
     for i, path in enumerate(tqdm(paths, desc="detecting faces", unit="photo", disable=not progress)):
-        found = detector.detect(load_image(path))
-        if not found.is_empty:
-            landmarks[i], detected[i] = found.landmarks[0], True
+        found, k = pipeline.locate(load_image(path), largest_face)
+        if k is not None:
+            landmarks[i], detected[i] = found.landmarks[k], True
     if not detected.any():
         raise RuntimeError("no face detected in any photo of the dataset")
     fallback = landmarks[detected].median(dim=0).values
     landmarks[~detected] = fallback
     if (~detected).any():
-        logger.info("%d of %d photos without a detected face use the median landmarks", int((~detected).sum()), len(paths))
+        logger.info("%d of %d photos without a detected face use the median landmarks", int((~detected).sum()),
+                    len(paths))
     return landmarks, detected
 
 
-@torch.no_grad()
 def _embed_all(
     paths: list[Path], landmarks: torch.Tensor, models: dict[str, FaceRecognizer], progress: bool, device: torch.device
 ) -> dict[str, torch.Tensor]:
     """Embeddings of the face at ``landmarks[i]`` of each photo, for every model: name -> ``(N, D)``."""
+    pipeline = FacePipeline(models, device=device)
     out: dict[str, list[torch.Tensor]] = {name: [] for name in models}
     bar = tqdm(total=len(paths), desc=f"embedding ({', '.join(models)})", unit="photo", disable=not progress)
-    for start in range(0, len(paths), BATCH):
+    for start in range(0, len(paths), BATCH):  # photos are loaded a batch at a time
         chunk = range(start, min(start + BATCH, len(paths)))
-        images = [load_image(paths[i]) for i in chunk]
-        for name, model in models.items():
-            crops = torch.cat([
-                align_faces(img, landmarks[i][None], model.template, model.input_size)[0]
-                for img, i in zip(images, chunk)
-            ])
-            out[name].append(model(crops.to(device)).cpu())
+        embedded = pipeline.embed_many([load_image(paths[i]) for i in chunk], [landmarks[i] for i in chunk])
+        for name, emb in embedded.items():
+            out[name].append(emb)
         bar.update(len(chunk))
     bar.close()
     return {name: torch.cat(parts) for name, parts in out.items()}
@@ -230,7 +226,8 @@ def build_gallery(
             _write(faces_file, {"landmarks": landmarks, "detected": detected}, meta)
     else:
         landmarks, detected = faces["landmarks"], faces["detected"]
-    files = {name: folder / f"{name}-{model_key(name, m, faces_key)}.safetensors" for name, m in models.items()} if folder else {}
+    files = {name: folder / f"{name}-{model_key(name, m, faces_key)}.safetensors" for name,
+             m in models.items()} if folder else {}
     embeddings: dict[str, torch.Tensor] = {}
     for name, file in files.items():
         cached = _read(file, ("embeddings",), len(paths))

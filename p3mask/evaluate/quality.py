@@ -7,8 +7,9 @@ around it, at the photo's resolution) and on the whole photo. Butteraugli (libjx
 face in context is reported beside it. CIEDE2000 (mean, and the share of pixels over 3 after a 1-px
 blur) is measured on the face box. SSIM is the measure Chameleon constrained before
 (:func:`p3mask.protect.ssim.face_ssim`: per-pixel SSIM map with an 11-tap Gaussian window, averaged
-over channels, then over a region with a weight map). The face region of a photo is the coverage of the key's canonical frame warped onto the face (:func:`face_region`): exactly the pixels a
-mask can change. PSNR uses the same weights on the squared error.
+over channels, then over a region with a weight map). The face region of a photo is the coverage of
+the key's canonical frame warped onto the face (:func:`face_region`): exactly the pixels a mask can
+change. PSNR uses the same weights on the squared error.
 
 LPIPS (Zhang et al., CVPR 2018) is not computed: its backbones (AlexNet/VGG ImageNet weights) are
 downloaded at run time by torchvision and no package on the registries this project can reach ships
@@ -169,7 +170,8 @@ def photo_quality(
         :class:`PhotoQuality`.
     """
     if clean.ndim != 3 or clean.shape != protected.shape:
-        raise ValueError(f"expected two (3,H,W) photos of one size, got {tuple(clean.shape)} and {tuple(protected.shape)}")
+        raise ValueError(f"expected two (3,H,W) photos of one size, got {tuple(clean.shape)} and "
+                         f"{tuple(protected.shape)}")
     a, b = clean[None].float(), protected[None].float()
     face_s = face_p = math.nan
     if region is not None and float(region.sum()) > 0:

@@ -23,7 +23,9 @@ import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first
 from p3mask.atomic import atomic_path, json_safe, write_json, write_text  # noqa: E402
 from p3mask.evaluate.retrieval import CASES as RETRIEVAL_CASES  # noqa: E402
 from p3mask.evaluate.retrieval import COSINES as RETRIEVAL_COSINES  # noqa: E402
+from p3mask.evaluate.schema import EvalReport  # noqa: E402
 from p3mask.evaluate.transforms import IDENTITY_LEVEL, TRANSFORMS  # noqa: E402
+from p3mask.reports import as_json_dict  # noqa: E402
 
 PSR_COLUMNS = ("query_top1", "query_top5", "gallery_top1", "verification")
 
@@ -64,9 +66,11 @@ def markdown(report: dict) -> str:
     out += ["## Image quality (mean over protected test photos)", "",
             f"- SSIMULACRA2, face in context {_f(q['ssimulacra2_face'], 1)} (min {_f(q['ssimulacra2_face_min'], 1)}), "
             f"whole photo {_f(q['ssimulacra2_full'], 1)}",
-            f"- Butteraugli max, face in context {_f(q['butteraugli_face'], 2)} (worst {_f(q['butteraugli_face_max'], 2)}; "
+            f"- Butteraugli max, face in context {_f(q['butteraugli_face'], 2)} (worst "
+            f"{_f(q['butteraugli_face_max'], 2)}; "
             f"photos SSIMULACRA2 calls barely noticeable but Butteraugli badly damaged: {q['gamed']})",
-            f"- CIEDE2000 on the face {_f(q['ciede2000_face'], 2)} mean, {_f(q['ciede2000_over3_face'], 3)} of pixels over 3",
+            f"- CIEDE2000 on the face {_f(q['ciede2000_face'], 2)} mean, {_f(q['ciede2000_over3_face'], 3)} of pixels "
+            "over 3",
             f"- face-region SSIM {_f(q['ssim_face'], 4)} (min {_f(q['ssim_face_min'], 4)}), "
             f"PSNR {_f(q['psnr_face'], 2)} dB",
             f"- whole-photo SSIM {_f(q['ssim_full'], 4)}, PSNR {_f(q['psnr_full'], 2)} dB",
@@ -94,7 +98,8 @@ def markdown(report: dict) -> str:
     out += [f"- whole run: {_f(report.get('wall_s'), 1)} s on {report.get('device', '?')}", ""]
     pres = report.get("presets", {})
     if pres:
-        rows = [[p, _f(v.get("epsilon", math.nan) * 255, 1), _f(v["ssimulacra2_face"], 1), _f(v["ssimulacra2_face_min"], 1),
+        rows = [[p, _f(v.get("epsilon", math.nan) * 255, 1), _f(v["ssimulacra2_face"], 1),
+                 _f(v["ssimulacra2_face_min"], 1),
                  _f(v["butteraugli_face"], 2), _f(v["ssim_face"], 4)]
                 + [_f(v["psr"].get(m)) for m in models] for p, v in pres.items()]
         header = ["preset", "RGB bound x255", "SSIMULACRA2 face", "min", "Butteraugli max", "SSIM face", *models]
@@ -103,7 +108,8 @@ def markdown(report: dict) -> str:
     if users:
         rows = [[u["name"], ",".join(u["team"]), str(u["train_photos"]), str(u["test_photos"]),
                  _f(u["learn_s"], 1), _f(u["ssimulacra2_face_min"], 1), _f(u["ssim_face_min"], 4)] for u in users]
-        out += ["## Users", ""] + _table(["user", "team", "train", "test", "learn s", "min SSIMULACRA2", "min SSIM"], rows) + [""]
+        out += ["## Users", ""] + _table(["user", "team", "train", "test", "learn s", "min SSIMULACRA2", "min SSIM"],
+                                         rows) + [""]
     return "\n".join(out)
 
 
@@ -113,7 +119,8 @@ def retrieval_markdown(block: dict, psr: dict | None = None) -> list[str]:
         return []
     psr = psr or {}
     unseen = lambda m: " *" if m in psr and not psr[m]["seen_in_training"] else ""  # noqa: E731
-    rows = [[m + unseen(m)] + [_f(v["top1"][c]) for c in RETRIEVAL_CASES] + [_f(v["precision_at_k"][c]) for c in RETRIEVAL_CASES]
+    rows = [[m + unseen(m)] + [_f(v["top1"][c]) for c in RETRIEVAL_CASES]
+            + [_f(v["precision_at_k"][c]) for c in RETRIEVAL_CASES]
             for m, v in block.items()]
     cos = [[m + unseen(m)] + [_f(v["cosine"][k]) for k in RETRIEVAL_COSINES] for m, v in block.items()]
     first = next(iter(block.values()))
@@ -186,7 +193,8 @@ def plot_robustness(report: dict, path: Path, overwrite: bool = False) -> Path:
             ax.plot(levels, ys, "o-", label=m)
         ax.set_title(family)
         ax.set_ylim(-0.03, 1.05)
-        ax.set_xlabel({"jpeg": "quality", "downscale": "scale", "blur": "sigma (px)", "median": "window"}.get(family, "level"))
+        units = {"jpeg": "quality", "downscale": "scale", "blur": "sigma (px)", "median": "window"}
+        ax.set_xlabel(units.get(family, "level"))
         if family in ("jpeg", "downscale"):
             ax.invert_xaxis()  # stronger to the right
     axes[0][0].set_ylabel("query top-1 PSR")
@@ -208,8 +216,9 @@ def save_figure(fig, path: Path, dpi: int = 110, overwrite: bool = False) -> Pat
 REPORT_FILES = ("report.json", "report.md", "psr_per_model.png", "psr_vs_ssim.png", "robustness.png")
 
 
-def write_report(report: dict, out_dir: str | Path, overwrite: bool = False) -> list[Path]:
+def write_report(report: EvalReport | dict, out_dir: str | Path, overwrite: bool = False) -> list[Path]:
     """Write ``report.json``, ``report.md`` and the PNG plots into ``out_dir``; return the paths."""
+    report = as_json_dict(report)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     safe = json.loads(json.dumps(json_safe(report)))  # what the JSON says is what the tables show
@@ -222,8 +231,9 @@ def write_report(report: dict, out_dir: str | Path, overwrite: bool = False) -> 
     return paths
 
 
-def summary(report: dict) -> str:
+def summary(report: EvalReport | dict) -> str:
     """A few lines for the terminal."""
+    report = as_json_dict(report)
     lines = [f"{report['dataset']}: {report['users']} users, query top-1 PSR per model:"]
     for name, v in report["psr"].items():
         tag = "" if v["seen_in_training"] else " (never in training)"
@@ -237,7 +247,8 @@ def summary(report: dict) -> str:
             lines.append(f"  {name:<14} 1a {_f(t['1a'])}  1b {_f(t['1b'])}  2a {_f(t['2a'])}  2b {_f(t['2b'])}  "
                          f"cos prot {_f(c['protected_protected'])}  clean {_f(c['clean_clean'])}")
     q, a = report["quality"], report["authorized"]
-    lines.append(f"SSIMULACRA2 (face in context) {_f(q['ssimulacra2_face'], 1)} (min {_f(q['ssimulacra2_face_min'], 1)}), "
+    lines.append(f"SSIMULACRA2 (face in context) {_f(q['ssimulacra2_face'], 1)} (min "
+                 f"{_f(q['ssimulacra2_face_min'], 1)}), "
                  f"Butteraugli max {_f(q['butteraugli_face'], 2)}, face SSIM {_f(q['ssim_face'], 4)}, "
                  f"whole-photo PSNR {_f(q['psnr_full'], 1)} dB")
     lines.append(f"with the key: top-1 clean {_f(a['top1_clean'])}, unlocked {_f(a['top1_unlocked'])}, "

@@ -97,7 +97,9 @@ def split_queries(n: int, seed: int, key: object = "") -> tuple[list[int], list[
     return sorted(order[: n // 2]), sorted(order[n // 2:])
 
 
-def retrieve(queries: torch.Tensor, entries: torch.Tensor, distractors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def retrieve(
+    queries: torch.Tensor, entries: torch.Tensor, distractors: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Search each query in a database of the user's ``entries`` and the ``distractors``.
 
     Args:

@@ -3,8 +3,9 @@
 Per evaluated user (identities with >= ``min_photos`` photos, drawn under the seed): a mask is learned on
 70% of their photos and the other 30% are protected with it. Those protected photos are the probes,
 searched in the clean gallery of every photo of every identity of the dataset (:mod:`.gallery`). The
-figures are pooled over all probes of all users and gathered into one report dict with the schema of
-the evaluation issue (:func:`run_evaluation`); :mod:`.report` writes it out.
+figures are pooled over all probes of all users and gathered into one
+:class:`~p3mask.evaluate.schema.EvalReport` (:func:`run_evaluation`; schema: ``docs/REPORTS.md``);
+:mod:`.report` writes it out.
 
 Protocol choices, stated once:
 
@@ -40,6 +41,7 @@ from p3mask.evaluate.metrics import psr_from_hits, success_rate
 from p3mask.evaluate.probes import ProbeEmbedder
 from p3mask.evaluate.quality import LPIPS_STATUS, mean_quality
 from p3mask.evaluate.retrieval import retrieval_block
+from p3mask.evaluate.schema import EvalReport
 from p3mask.evaluate.scoring import (
     ProbeSet,
     gallery_hits,
@@ -51,12 +53,13 @@ from p3mask.evaluate.scoring import (
     verification_rejections,
 )
 from p3mask.evaluate.transforms import TRANSFORMS
-from p3mask.evaluate.users import UserCase, prepare_user, split_user
+from p3mask.evaluate.users import UserCase, learn_and_protect, split_user
 from p3mask.face.detect import FaceDetector
 from p3mask.models import available_models, load_model, load_models
 from p3mask.models.thresholds import match_threshold
 from p3mask.protect.chameleon import resolve_device
 from p3mask.protect.config import ChameleonConfig, get_config
+from p3mask.recognition import FacePipeline
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +84,7 @@ class EvalConfig:
     transforms: tuple[str, ...] = tuple(TRANSFORMS)  # scraper-side transforms for robustness
     adaptive: bool = True  # run the adaptive adversaries
     population: int = 200  # clean faces in the mask-estimating adversary's population mean
-    device: str = "auto"  # "auto", "cpu" or "cuda"
+    device: str = "auto"  # "auto" (CUDA when available), "cpu", "cuda" or "cuda:N"
     use_cache: bool = True  # read/write the gallery cache
 
     def __post_init__(self) -> None:
@@ -162,8 +165,8 @@ def _learn_users(config: EvalConfig, preset: str, dataset, names, gallery, model
         split = split_user(dataset, name, config.train_fraction, config.seed, config.max_photos)
         rows = {p: gallery.index_of(p) for p in split[0] + split[1]}
         protect_train = config.adaptive and preset == config.presets[0]
-        cases.append(prepare_user(i, name, gallery.label_of(name), split, rows, cfg, models, thresholds,
-                                  detector, config.seed + i, device, protect_train))
+        cases.append(learn_and_protect(i, name, gallery.label_of(name), split, rows, cfg, models, thresholds,
+                                       detector, config.seed + i, device, protect_train))
     return [c for c in cases if c.test]
 
 
@@ -186,7 +189,8 @@ def _main_preset(config, cases, gallery, embedder, thresholds) -> dict:
     report["robustness_clean_error"] = {name: query_psr(c, gallery, 1) for name, (_, c) in sets.items()}
     report["clean_error"] = query_psr(clean, gallery, 1)
     if config.adaptive:
-        report["adaptive"], report["adaptive_details"] = _adaptive(config, cases, gallery, embedder, clean, protected, thresholds)
+        report["adaptive"], report["adaptive_details"] = _adaptive(config, cases, gallery, embedder, clean, protected,
+                                                                   thresholds)
     return report
 
 
@@ -202,8 +206,9 @@ def _adaptive(config, cases, gallery, embedder, clean, protected, thresholds) ->
     return adaptive, details
 
 
-def run_evaluation(config: EvalConfig, progress: bool = True) -> dict:
-    """Run the whole evaluation; returns the report dict (see the evaluation issue for the schema).
+def run_evaluation(config: EvalConfig, progress: bool = True) -> EvalReport:
+    """Run the whole evaluation; returns the :class:`~p3mask.evaluate.schema.EvalReport` (schema:
+    ``docs/REPORTS.md``).
 
     ``report["timing"]["phases_s"]`` records where the wall time went (gallery, learning and protecting
     per preset, scoring).
@@ -218,7 +223,7 @@ def run_evaluation(config: EvalConfig, progress: bool = True) -> dict:
     gallery = build_gallery(gallery_dataset(dataset, names, config.gallery_identities, config.seed), models, detector,
                             config.use_cache, progress, device)
     thresholds, sources = model_thresholds(list(models), gallery)
-    embedder = ProbeEmbedder(models, detector, device)
+    embedder = ProbeEmbedder(FacePipeline(models, detector, device))
     phases["load_and_gallery"] = time.perf_counter() - start
     report, presets = {}, {}
     for preset in config.presets:
@@ -248,7 +253,7 @@ def run_evaluation(config: EvalConfig, progress: bool = True) -> dict:
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()},
         "device": str(device), "wall_s": time.perf_counter() - start,
     })
-    return report
+    return EvalReport.from_dict(report)
 
 
 def _user_summary(case: UserCase) -> dict:

@@ -46,7 +46,8 @@ class ProbeSet:
 
     def subset(self, keep: torch.Tensor) -> ProbeSet:
         """The probes where ``keep`` ``(P,)`` is True."""
-        return ProbeSet({n: e[keep] for n, e in self.embeddings.items()}, self.labels[keep], self.ids[keep], self.users[keep])
+        return ProbeSet({n: e[keep] for n, e in self.embeddings.items()}, self.labels[keep], self.ids[keep],
+                        self.users[keep])
 
 
 def query_hits(probes: ProbeSet, gallery: Gallery, k: int = 1) -> dict[str, torch.Tensor]:
@@ -82,7 +83,8 @@ def gallery_hits(clean: ProbeSet, protected: ProbeSet, gallery: Gallery) -> dict
         ids = torch.cat([torch.full((int(others.sum()),), -1), entry.ids])
         for name in out:
             entries = torch.cat([gallery.embeddings[name][others], entry.embeddings[name]])
-            out[name].append(identification_hits(probe.embeddings[name], probe.labels, entries, labels, 1, probe.ids, ids))
+            out[name].append(identification_hits(probe.embeddings[name], probe.labels, entries, labels, 1, probe.ids,
+                                                 ids))
     return {name: torch.cat(parts) if parts else torch.zeros(0, dtype=torch.bool) for name, parts in out.items()}
 
 
@@ -105,7 +107,8 @@ def verification_rejections(
         for name in out:
             t = thresholds[name]
             t = t[user] if isinstance(t, Mapping) else t
-            out[name].append(verification_below(probe.embeddings[name], gallery.embeddings[name][rows], t, probe.ids, rows))
+            out[name].append(verification_below(probe.embeddings[name], gallery.embeddings[name][rows], t, probe.ids,
+                                                rows))
     return {name: torch.cat(parts) if parts else torch.zeros(0, dtype=torch.bool) for name, parts in out.items()}
 
 

@@ -25,20 +25,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-
-def check_photo(image: torch.Tensor) -> None:
-    """Raise ``TypeError``/``ValueError`` unless ``image`` is a float ``(3, H, W)`` tensor."""
-    if not isinstance(image, torch.Tensor):
-        raise TypeError(f"expected a torch.Tensor, got {type(image).__name__}")
-    if not image.is_floating_point():
-        raise TypeError(f"expected a float tensor in [0,1], got dtype {image.dtype}")
-    if image.ndim != 3 or image.shape[0] != 3 or min(image.shape[1:]) < 1:
-        raise ValueError(f"expected (3,H,W) RGB in [0,1], got {tuple(image.shape)}")
+from p3mask.checks import check_photo
 
 
 def to_uint8(image: torch.Tensor) -> np.ndarray:
     """``(3, H, W)`` float [0, 1] -> ``(H, W, 3)`` uint8 RGB (rounded, clipped)."""
-    check_photo(image)
+    check_photo(image, in_range=False)
     x = image.detach().to("cpu", torch.float32).clamp(0, 1)
     return np.ascontiguousarray((x * 255.0).round().to(torch.uint8).permute(1, 2, 0).numpy())
 
@@ -112,15 +104,15 @@ class Transform:
     fn: Callable[[torch.Tensor], torch.Tensor]
 
     def __call__(self, image: torch.Tensor) -> torch.Tensor:
-        check_photo(image)
+        check_photo(image, in_range=False)
         return self.fn(image)
 
 
 def _registry() -> dict[str, Transform]:
     items = []
-    for q in (90, 75, 50):  # JPEG qualities the evaluation issue names
+    for q in (90, 75, 50):  # JPEG qualities of the evaluation protocol
         items.append(Transform(f"jpeg{q}", "jpeg", q, lambda x, q=q: jpeg(x, q)))
-    for f in (0.5, 0.25):  # downscale factors the evaluation issue names
+    for f in (0.5, 0.25):  # downscale factors of the evaluation protocol
         items.append(Transform(f"downscale{f:g}", "downscale", f, lambda x, f=f: downscale(x, f)))
     for s in (1.0, 2.0):  # mild and strong blur, in pixels of a 250x250 LFW photo
         items.append(Transform(f"blur{s:g}", "blur", s, lambda x, s=s: gaussian_blur(x, s)))

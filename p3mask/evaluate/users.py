@@ -98,7 +98,7 @@ def protect_photo(key: P3Mask, path: Path, row: int, detector: FaceDetector, mat
                           report.faces[chosen[0]].box)
 
 
-def prepare_user(
+def learn_and_protect(
     index: int,
     name: str,
     label: int,

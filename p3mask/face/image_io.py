@@ -30,6 +30,8 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from p3mask.atomic import atomic_path
+from p3mask.checks import check_photo
+from p3mask.errors import FileError
 
 logger = logging.getLogger(__name__)
 
@@ -55,18 +57,8 @@ PRIVATE_EXIF: dict = {
 _RGB_PROFILE_MODES = ("RGB", "RGBA", "RGBX", "RGBa", "P", "PA")  # modes whose ICC profile still fits RGB output
 
 
-class ImageLoadError(ValueError):
-    """A photo could not be read; the message is ``"<file name>: <problem>"``.
-
-    Attributes:
-        path: the file that failed.
-        problem: what went wrong, without the file name.
-    """
-
-    def __init__(self, path: str | os.PathLike, problem: str) -> None:
-        self.path = Path(path)
-        self.problem = problem
-        super().__init__(f"{self.path.name}: {problem}")
+class ImageLoadError(FileError):
+    """A photo could not be read; the message is ``"<file name>: <problem>"`` (``path``, ``problem``)."""
 
 
 @dataclass(frozen=True)
@@ -273,19 +265,8 @@ def load_image(path: str | os.PathLike, max_megapixels: float = 100.0) -> torch.
 
 
 def _check_save_tensor(image: torch.Tensor) -> torch.Tensor:
-    if not isinstance(image, torch.Tensor):
-        raise TypeError(f"expected a torch.Tensor, got {type(image).__name__}")
-    if not image.is_floating_point():
-        raise TypeError(f"expected a float tensor in [0,1], got dtype {image.dtype}")
-    if image.ndim != 3 or image.shape[0] != 3:
-        raise ValueError(f"expected (3,H,W) RGB in [0,1], got {tuple(image.shape)}")
-    x = image.detach().to("cpu", torch.float32)
-    if not torch.isfinite(x).all():
-        raise ValueError("expected finite values in [0,1], got NaN or inf")
-    lo, hi = float(x.min()), float(x.max())
-    if lo < -1e-4 or hi > 1 + 1e-4:  # tolerance for float round-off only
-        raise ValueError(f"expected values in [0,1], got range [{lo:.4f}, {hi:.4f}]")
-    return x.clamp(0, 1)
+    check_photo(image, tolerance=1e-4)  # tolerance for float round-off only
+    return image.detach().to("cpu", torch.float32).clamp(0, 1)
 
 
 def _format_for(path: Path, like: ImageInfo | None) -> str:

@@ -29,6 +29,7 @@ from typing import ClassVar
 
 import torch
 
+from p3mask.checks import check_photo
 from p3mask.face.detect import FaceDetector
 from p3mask.face.image_io import iter_image_files, load_image
 from p3mask.models import load_model
@@ -43,18 +44,6 @@ PhotoInput = str | os.PathLike | torch.Tensor
 
 class NoUserFaceError(ValueError):
     """A photo holds no face of the user, so nothing was protected."""
-
-
-def check_photo(image: torch.Tensor, name: str = "image") -> None:
-    """Raise ``TypeError``/``ValueError`` unless ``image`` is a float ``(3, H, W)`` RGB tensor in [0, 1]."""
-    if not isinstance(image, torch.Tensor):
-        raise TypeError(f"{name}: expected a torch.Tensor, got {type(image).__name__}")
-    if not image.is_floating_point():
-        raise TypeError(f"{name}: expected a float tensor in [0,1], got dtype {image.dtype}")
-    if image.ndim != 3 or image.shape[0] != 3:
-        raise ValueError(f"{name}: expected (3,H,W) RGB in [0,1], got {tuple(image.shape)}")
-    if image.numel() and (float(image.min()) < 0.0 or float(image.max()) > 1.0):
-        raise ValueError(f"{name}: expected values in [0,1], got [{float(image.min()):.3g}, {float(image.max()):.3g}]")
 
 
 def load_photos(photos: Sequence[PhotoInput]) -> list[torch.Tensor]:

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 
 import torch
 
-from p3mask.methods.base import NoUserFaceError, PhotoInput, Protector, check_photo, frozen, load_photos
+from p3mask.checks import check_photo
+from p3mask.methods.base import NoUserFaceError, PhotoInput, Protector, frozen, load_photos
 from p3mask.protect.apply import protect_image
 from p3mask.protect.chameleon import LearnResult, learn
 from p3mask.protect.config import DEFAULT_PRESET, ChameleonConfig, get_config

@@ -28,12 +28,12 @@ import torch
 import torch.nn.functional as F
 
 from p3mask.datasets import load_dataset
-from p3mask.face.align import align_faces
 from p3mask.methods.base import PhotoInput, frozen, load_photos
 from p3mask.methods.per_photo import PerPhotoProtector
 from p3mask.methods.photo_face import DEFAULT_QUALITY_TARGET, PhotoFace
 from p3mask.methods.user import prepare_user
 from p3mask.protect.ssim import face_dssim
+from p3mask.recognition import FacePipeline, largest_face
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +69,8 @@ class Fawkes(PerPhotoProtector):
     ) -> None:
         super().__init__(quality_target, max_scale, **kwargs)
         if steps < 1 or lr <= 0 or num_candidates < 1 or photos_per_candidate < 1 or max_scale <= 0:
-            raise ValueError("expected steps >= 1, lr > 0, num_candidates >= 1, photos_per_candidate >= 1, max_scale > 0")
+            raise ValueError("expected steps >= 1, lr > 0, num_candidates >= 1, photos_per_candidate >= 1, max_scale > "
+                             "0")
         self.steps = int(steps)
         self.lr = float(lr)
         self.targets = targets
@@ -93,16 +94,16 @@ class Fawkes(PerPhotoProtector):
         if self._candidates is not None:
             return self._candidates
         models = {**self.pool_models(), self.user.match_model: self.model(self.user.match_model)}
+        pipeline = FacePipeline(models, self.detector, self.device)
         out = {}
         for name, photos in self._candidate_photos().items():
             feats: dict[str, list[torch.Tensor]] = {m: [] for m in models}
             for image in load_photos(photos):
-                found = self.detector.detect(image)
-                if found.is_empty:
+                found, k = pipeline.locate(image, largest_face)
+                if k is None:
                     continue
-                for m, model in models.items():
-                    crop = align_faces(image.to(self.device), found.landmarks[:1].to(self.device), model.template, model.input_size)[0]
-                    feats[m].append(model(crop)[0])
+                for m, emb in pipeline.embed_at(image, found.landmarks[k:k + 1]).items():
+                    feats[m].append(emb[0].to(self.device))
             if feats[self.user.match_model]:
                 out[name] = {m: F.normalize(torch.stack(v).mean(0), dim=0) for m, v in feats.items()}
         if not out:

@@ -16,7 +16,8 @@ paper, for a like-for-like comparison: LPIPS is not available offline here (see
 its weight ``alpha`` is adapted each step (doubled while DSSIM exceeds the shared optimisation budget,
 face SSIM 0.95, halved while it is below), which calibrates the paper's fixed weight to the budget; the
 perturbation lives in the canonical face frame shared by every method; and the final perturbation is
-scaled to the largest strength that keeps the SSIMULACRA2 of the face in context at ``quality_target``. The embeddings are L2-normalised, so the denominators are 1.
+scaled to the largest strength that keeps the SSIMULACRA2 of the face in context at ``quality_target``.
+The embeddings are L2-normalised, so the denominators are 1.
 """
 
 from __future__ import annotations
@@ -63,9 +64,11 @@ class LowKey(PerPhotoProtector):
     ) -> None:
         super().__init__(quality_target, max_scale, **kwargs)
         if steps < 1 or step_size <= 0 or max_scale <= 0:
-            raise ValueError(f"expected steps >= 1, step_size > 0, max_scale > 0; got {steps}, {step_size}, {max_scale}")
+            raise ValueError(f"expected steps >= 1, step_size > 0, max_scale > 0; got {steps}, {step_size}, "
+                             f"{max_scale}")
         if not 0.0 < sigma_min <= sigma_max or kernel < 3 or kernel % 2 == 0:
-            raise ValueError(f"expected 0 < sigma_min <= sigma_max and an odd kernel >= 3; got {sigma_min}, {sigma_max}, {kernel}")
+            raise ValueError(f"expected 0 < sigma_min <= sigma_max and an odd kernel >= 3; got {sigma_min}, "
+                             f"{sigma_max}, {kernel}")
         self.steps = int(steps)
         self.step_size = float(step_size)
         self.sigma_min = float(sigma_min)

@@ -18,8 +18,8 @@ the mean SSIMULACRA2 (face in context) over the training photos equals ``quality
 factor and the mask is learned again inside the new bound, starting from the scaled mask
 (``calibration_rounds`` times), and a last search fixes the final scale. This is how Chameleon's own
 quality is set on its training photos; re-learning makes the final mask one optimised for the bound it
-is used at (a sign-gradient mask saturates at ``+-eps``), not a shrunken copy of a larger one. The mask lives in the canonical face frame shared by every
-method, faded at its border by the same feather window.
+is used at (a sign-gradient mask saturates at ``+-eps``), not a shrunken copy of a larger one. The mask
+lives in the canonical face frame shared by every method, faded at its border by the same feather window.
 """
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ from collections.abc import Sequence
 
 import torch
 
+from p3mask.checks import check_photo
 from p3mask.face.align import warp_to_crop
-from p3mask.methods.base import PhotoInput, Protector, check_photo, frozen
+from p3mask.methods.base import PhotoInput, Protector, frozen
 from p3mask.methods.hulls import HULLS, hull_distance
 from p3mask.methods.photo_face import (
     DEFAULT_QUALITY_TARGET,

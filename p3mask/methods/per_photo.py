@@ -16,7 +16,8 @@ from typing import ClassVar
 
 import torch
 
-from p3mask.methods.base import Protector, check_photo, frozen
+from p3mask.checks import check_photo
+from p3mask.methods.base import Protector, frozen
 from p3mask.methods.photo_face import OPTIMISATION_DSSIM_BUDGET, PhotoFace, find_user_face
 from p3mask.methods.user import UserState
 from p3mask.models.base import FaceRecognizer

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from p3mask.face.align import align_faces, estimate_similarity, warp_to_crop
+from p3mask.face.align import estimate_similarity, warp_to_crop
 from p3mask.face.detect import FaceDetector
 from p3mask.methods.base import NoUserFaceError
 from p3mask.models.base import FaceRecognizer
@@ -31,6 +31,7 @@ from p3mask.protect.floor import PERFECT, strongest_within_floor
 from p3mask.protect.optimizer import composite, feather_window
 from p3mask.protect.trainset import crop_region, model_frames
 from p3mask.quality import SSIMULACRA2Reference, face_in_context
+from p3mask.recognition import face_similarities
 
 _FRAME = PRESETS["mid"]  # frame geometry shared by every method (Chameleon's canonical frame)
 FRAME_SIZE: tuple[int, int] = _FRAME.frame_size  # (h, w) of the canonical frame, 128x128
@@ -71,9 +72,7 @@ def find_user_face(
     found = detector.detect(image)
     if found.is_empty:
         raise NoUserFaceError("no face detected in the photo")
-    device = reference.device
-    crops, _ = align_faces(image.to(device), found.landmarks.to(device), matcher.template, matcher.input_size)
-    cos = matcher(crops) @ reference
+    cos = face_similarities(image, found, matcher, reference)
     best = int(cos.argmax())
     if float(cos[best]) < threshold:
         raise NoUserFaceError(

@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from p3mask.checks import check_image_batch
+
 # Five facial landmarks, in image order: eye at smaller x, eye at larger x, nose tip,
 # mouth corner at smaller x, mouth corner at larger x (YuNet's order).
 Template = tuple[tuple[float, float], ...]
@@ -20,23 +22,6 @@ ARCFACE_112: Template = (
     (41.5493, 92.3655),
     (70.7299, 92.2041),
 )
-
-
-def check_image_batch(x: torch.Tensor, size: tuple[int, int] | None = None) -> None:
-    """Raise ``ValueError``/``TypeError`` unless ``x`` is a float ``(B, 3, H, W)`` batch in [0, 1].
-
-    Args:
-        x: the tensor to check.
-        size: expected ``(H, W)``, or ``None`` for any size.
-    """
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"expected a torch.Tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"expected a float tensor in [0,1], got dtype {x.dtype}")
-    if x.ndim != 4 or x.shape[1] != 3:
-        raise ValueError(f"expected (B,3,H,W) RGB in [0,1], got {tuple(x.shape)}")
-    if size is not None and tuple(x.shape[-2:]) != tuple(size):
-        raise ValueError(f"expected (B,3,{size[0]},{size[1]}), got {tuple(x.shape)}")
 
 
 class FaceRecognizer(nn.Module):

@@ -168,7 +168,8 @@ INSIGHTFACE_STAGES = ((128, 128, 4, 128), (256, 256, 6, 256), (256, 512, 2, 256)
 
 
 class MbfBackbone(nn.Module):
-    """Stem, three stride-2 blocks with their residual stages, and ``conv_6_sep``: ``(B,3,112,112)`` -> ``(B,512,7,7)``."""
+    """Stem, three stride-2 blocks with their residual stages, and ``conv_6_sep``:
+    ``(B,3,112,112)`` -> ``(B,512,7,7)``."""
 
     def __init__(self, layout: MbfLayout) -> None:
         super().__init__()

@@ -1,10 +1,10 @@
 """Chameleon: learn one P3-Mask per user, protect any photo of that user instantly.
 
 Example:
-    >>> from p3mask.protect import P3Mask, learn_mask
+    >>> from p3mask.protect import P3Mask, learn_mask, protect_image
     >>> key = learn_mask(["photos/alice/"], user="alice")  # doctest: +SKIP
     >>> key.save("alice.p3m")  # doctest: +SKIP
-    >>> protected, report = P3Mask.load("alice.p3m").apply(image)  # doctest: +SKIP
+    >>> protected, report = protect_image(P3Mask.load("alice.p3m"), image)  # doctest: +SKIP
 
 Names are imported on first use, so ``import p3mask.protect.ssim`` stays light.
 """

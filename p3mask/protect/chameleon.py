@@ -10,15 +10,16 @@ penalty, and the focal-diversity team, then packs the result into a :class:`P3Ma
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Mapping
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
+from p3mask.checks import check_photo
 from p3mask.face.detect import FaceDetector
 from p3mask.face.image_io import ImageLoadError, load_image, scan_inputs
 from p3mask.models import load_model
@@ -27,8 +28,8 @@ from p3mask.models.thresholds import match_threshold
 from p3mask.protect.config import ChameleonConfig, get_config
 from p3mask.protect.key import P3Mask
 from p3mask.protect.optimizer import Chameleon, EpochStats, MaskResult
-from p3mask.protect.visuals import LearnArtefacts
 from p3mask.protect.trainset import build_training_set, model_frames
+from p3mask.protect.visuals import LearnArtefacts
 
 logger = logging.getLogger(__name__)
 
@@ -69,8 +70,7 @@ def _load_photos(photos) -> tuple[list[torch.Tensor], list[str], list[tuple[str,
     paths = [p for p in photos if not isinstance(p, torch.Tensor)]
     tensors = [(i, p) for i, p in enumerate(photos) if isinstance(p, torch.Tensor)]
     for i, t in tensors:
-        if t.ndim != 3 or t.shape[0] != 3 or not t.is_floating_point():
-            raise ValueError(f"photo {i}: expected (3,H,W) float RGB in [0,1], got {tuple(t.shape)} {t.dtype}")
+        check_photo(t, f"photo {i}", in_range=False)
         images.append(t.detach().float().cpu())
         names.append(f"photo[{i}]")
     scan = scan_inputs(paths)

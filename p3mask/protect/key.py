@@ -18,9 +18,11 @@ every field (:func:`p3mask.protect.key_checks.check_key`). A file that is trunca
 safetensors of something else, of another version, changed since it was written or out of range is
 rejected with :class:`KeyFileError` naming the file and the failed check.
 
+Applying a key to photos is :func:`p3mask.protect.apply.protect_image` (which builds on this module).
+
 Example:
     >>> key = P3Mask.load("alice.p3m")  # doctest: +SKIP
-    >>> protected, report = key.apply(image)  # doctest: +SKIP
+    >>> protected, report = protect_image(key, image)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -38,12 +39,6 @@ from safetensors.torch import save as save_bytes
 from p3mask import __version__
 from p3mask.atomic import atomic_path
 from p3mask.protect.key_checks import KeyCheckError, check_key, key_digest
-
-if TYPE_CHECKING:
-    from p3mask.face.detect import Detections, FaceDetector
-    from p3mask.models.base import FaceRecognizer
-    from p3mask.protect.apply import ProtectReport
-    from p3mask.protect.face_choice import FacePolicy
 
 FORMAT_NAME = "p3mask-key"
 FORMAT_VERSION = 2  # 2: a perceptual (SSIMULACRA2) floor and the "sha256" content digest; version 1 keys are refused
@@ -173,31 +168,6 @@ class P3Mask:
             raise KeyFileError(f"{path}: refused: {exc}") from None
         return key
 
-    def apply(
-        self,
-        image: torch.Tensor,
-        detector: FaceDetector | None = None,
-        matcher: FaceRecognizer | None = None,
-        detections: Detections | None = None,
-        policy: FacePolicy | None = None,
-    ) -> tuple[torch.Tensor, ProtectReport]:
-        """Protect the user's face(s) in one photo; strangers are left untouched.
-
-        Args:
-            image: ``(3, H, W)`` RGB in [0, 1], full resolution.
-            detector: face detector (default: a new :class:`p3mask.face.detect.FaceDetector`).
-            matcher: the loaded ``match_model`` (default: loaded from the cache on ``image``'s device).
-            detections: faces already detected in ``image`` (skips detection).
-            policy: which faces to protect (default: fail-safe, see :mod:`p3mask.protect.face_choice`).
-
-        Returns:
-            ``(protected, report)``: the ``(3, H, W)`` protected photo in [0, 1] and a
-            :class:`p3mask.protect.apply.ProtectReport` of faces protected and left.
-        """
-        from p3mask.protect.apply import protect_image  # apply builds on this module
-
-        return protect_image(self, image, detector=detector, matcher=matcher, detections=detections, policy=policy)
-
 
 def _check_header(path: Path, header: dict[str, str]) -> None:
     if header.get("format") != FORMAT_NAME:
@@ -239,8 +209,3 @@ def _from_parts(path: Path, header: dict[str, str], tensors: dict[str, torch.Ten
         )
     except (KeyError, TypeError, ValueError, json.JSONDecodeError) as exc:
         raise KeyFileError(f"{path}: damaged p3mask key ({type(exc).__name__}: {exc})") from None
-
-
-def load_key(path: str | os.PathLike) -> P3Mask:
-    """Same as :meth:`P3Mask.load`."""
-    return P3Mask.load(path)

@@ -94,7 +94,8 @@ def _check_references(key: P3Mask) -> None:
             raise KeyCheckError("references", f"reference for unknown model {name!r}")
         dim = MODELS[name].embedding_dim
         if tuple(ref.shape) != (dim,):
-            raise KeyCheckError("references", f"{name} reference has shape {tuple(ref.shape)}, the model gives ({dim},)")
+            raise KeyCheckError("references",
+                                f"{name} reference has shape {tuple(ref.shape)}, the model gives ({dim},)")
         if not torch.isfinite(ref).all():
             raise KeyCheckError("references", f"{name} reference has NaN or infinite values")
         norm = float(ref.float().norm())
@@ -160,7 +161,8 @@ def check_key(key: P3Mask) -> None:
     _check_references(key)
     _check_match(key)
     if not key.team or any(m not in MODELS or m in HELD_OUT_MODELS for m in key.team):
-        raise KeyCheckError("team", f"team {list(key.team)} must name known models other than {', '.join(HELD_OUT_MODELS)}")
+        raise KeyCheckError("team",
+                            f"team {list(key.team)} must name known models other than {', '.join(HELD_OUT_MODELS)}")
     if not isinstance(key.photos, int) or key.photos < 1:
         raise KeyCheckError("photos", f"{key.photos!r} photos; expected at least 1")
     check_user_name(key.user)

@@ -124,7 +124,8 @@ class FixedReferenceSSIM:
     def __init__(self, reference: torch.Tensor, weight: torch.Tensor, window_size: int = WINDOW_SIZE) -> None:
         _check_pair(reference, reference, weight, window_size)
         if reference.shape[0] != 1 or weight.shape[0] != 1:
-            raise ValueError(f"expected one reference and one weight map, got {reference.shape[0]} and {weight.shape[0]}")
+            raise ValueError(f"expected one reference and one weight map, got {reference.shape[0]} and "
+                             f"{weight.shape[0]}")
         self._rows, self._cols = _region_box(weight, window_size)
         weight = weight[..., self._rows, self._cols].to(reference.dtype)
         if float(weight.sum()) <= 0:

@@ -18,12 +18,13 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from p3mask.face.align import align_faces, estimate_similarity, invert_affine
+from p3mask.face.align import estimate_similarity, invert_affine
 from p3mask.face.detect import Detections, FaceDetector
 from p3mask.models.base import FaceRecognizer
 from p3mask.protect.ssim import WINDOW_SIZE
 from p3mask.protect.user_faces import UserFaces, choose_user_faces
 from p3mask.quality import face_in_context
+from p3mask.recognition import FacePipeline
 
 logger = logging.getLogger(__name__)
 
@@ -126,8 +127,10 @@ def crop_region(
     included = None
     if include is not None:
         hh, ww = region.shape[1:]
-        included = (max(0, math.floor((max(0, include[0]) - y0) * fy)), min(hh, math.ceil((min(h, include[1]) - y0) * fy)),
-                    max(0, math.floor((max(0, include[2]) - x0) * fx)), min(ww, math.ceil((min(w, include[3]) - x0) * fx)))
+        included = (max(0, math.floor((max(0, include[0]) - y0) * fy)),
+                    min(hh, math.ceil((min(h, include[1]) - y0) * fy)),
+                    max(0, math.floor((max(0, include[2]) - x0) * fx)),
+                    min(ww, math.ceil((min(w, include[3]) - x0) * fx)))
     return region, landmarks, included
 
 
@@ -160,13 +163,10 @@ def find_user_faces(
     Raises:
         ValueError: no photo holds a face.
     """
-    detections = [detector.detect(image) for image in images]
-    device = next(matcher.parameters()).device
-    embeddings = []
-    with torch.no_grad():
-        for image, det in zip(images, detections):
-            crops, _ = align_faces(image.to(device), det.landmarks.to(device), matcher.template, matcher.input_size)
-            embeddings.append(matcher(crops).cpu() if len(det) else torch.zeros(0, matcher.embedding_dim))
+    pipeline = FacePipeline({"match": matcher}, detector, next(matcher.parameters()).device)
+    found = [pipeline.embed_photo(image) for image in images]
+    detections = [faces.detections for faces in found]
+    embeddings = [faces.embeddings["match"] for faces in found]
     if all(e.shape[0] == 0 for e in embeddings):
         raise ValueError("no face found in any of the user's photos")
     return detections, choose_user_faces(embeddings, match_threshold)
@@ -221,7 +221,8 @@ def build_training_set(
         contexts.append(context)
         kept.append(name)
     stacked, valid = _stack(regions)
-    return (TrainingSet(stacked, valid, torch.stack(landmarks), torch.tensor(contexts, dtype=torch.long), kept, skipped),
+    return (TrainingSet(stacked, valid, torch.stack(landmarks), torch.tensor(contexts, dtype=torch.long), kept,
+                        skipped),
             choice.reference)
 
 

@@ -18,14 +18,22 @@ import torch
 from tqdm import tqdm
 
 from p3mask.atomic import atomic_path
-from p3mask.quality import face_in_context, ssimulacra2
 from p3mask.face.detect import FaceDetector
 from p3mask.models import load_model
 from p3mask.models.base import FaceRecognizer
 from p3mask.protect.key import P3Mask
+from p3mask.quality import face_in_context, ssimulacra2
 from p3mask.video.io import (
-    VIDEO_FORMATS, VideoError, VideoInfo, VideoWriter, audio_packets, decode_frames, frame_to_tensor, open_video,
-    tensor_to_frame, verify_video,
+    VIDEO_FORMATS,
+    VideoError,
+    VideoInfo,
+    VideoWriter,
+    audio_packets,
+    decode_frames,
+    frame_to_tensor,
+    open_video,
+    tensor_to_frame,
+    verify_video,
 )
 from p3mask.video.protector import FrameOutcome, FrameProtector, VideoConfig
 from p3mask.video.summary import VideoSummary, quality_stats

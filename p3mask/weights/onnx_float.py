@@ -79,7 +79,8 @@ def _check_conv(layer: OnnxLayer, conv: nn.Conv2d) -> None:
     if got != want:
         raise ValueError(f"node {layer.name!r} has {got}, the port's conv has {want}")
     if (len(layer.weights) > 1) != (conv.bias is not None):
-        raise ValueError(f"node {layer.name!r} {'has' if len(layer.weights) > 1 else 'lacks'} a bias, the port's conv does not")
+        raise ValueError(f"node {layer.name!r} {'has' if len(layer.weights) > 1 else 'lacks'} a bias, the port's conv "
+                         "does not")
 
 
 def _entries(layer: OnnxLayer, path: str, module: nn.Module) -> dict[str, np.ndarray]:
@@ -92,7 +93,8 @@ def _entries(layer: OnnxLayer, path: str, module: nn.Module) -> dict[str, np.nda
         return {f"{path}.weight": w[0].reshape(-1)}
     if layer.op == "Gemm":
         a = layer.attrs
-        if a.get("transA", 0) != 0 or a.get("transB", 0) != 1 or a.get("alpha", 1.0) != 1.0 or a.get("beta", 1.0) != 1.0:
+        plain = (a.get("transA", 0), a.get("transB", 0), a.get("alpha", 1.0), a.get("beta", 1.0)) == (0, 1, 1.0, 1.0)
+        if not plain:
             raise ValueError(f"node {layer.name!r}: only Gemm(transB=1, alpha=beta=1) maps onto nn.Linear")
         return {f"{path}.weight": w[0], **({f"{path}.bias": w[1]} if len(w) > 1 else {})}
     eps = float(layer.attrs.get("epsilon", 1e-5))
@@ -122,7 +124,8 @@ def convert_onnx_in_order(path: str | Path, port: nn.Module) -> dict[str, torch.
     state: dict[str, torch.Tensor] = {}
     for layer, (module_path, module) in zip(layers, modules, strict=True):
         if not isinstance(module, _MODULE_KIND[layer.op]):
-            raise ValueError(f"{path}: node {layer.name!r} ({layer.op}) falls on {module_path} ({type(module).__name__})")
+            raise ValueError(f"{path}: node {layer.name!r} ({layer.op}) falls on {module_path} "
+                             f"({type(module).__name__})")
         for key, value in _entries(layer, module_path, module).items():
             if tuple(value.shape) != tuple(expected[key].shape):
                 raise ValueError(f"{path}: node {layer.name!r} gives {key} shape {value.shape}, "

@@ -17,9 +17,10 @@ The two converters turn the human-models MobileFaceNet and MobileFace graphs int
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch

@@ -24,6 +24,8 @@ def test_face_in_tile_picks_the_face_centred_in_the_tile():
 
 
 @pytest.mark.slow
+@pytest.mark.data
+@pytest.mark.weights
 def test_small_run_counts_every_photo():
     r = run_choice_bench(users=2, others=1)
     for where in ("plain", "composite"):

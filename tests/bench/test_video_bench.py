@@ -4,8 +4,8 @@ import pytest
 from PIL import Image
 
 from p3mask.bench.video import run_video
-from p3mask.cli.main import build_parser
 from p3mask.cli.bench import run_video_cmd, video_summary
+from p3mask.cli.main import build_parser
 
 
 def test_flags():
@@ -15,6 +15,8 @@ def test_flags():
 
 
 @pytest.mark.slow
+@pytest.mark.data
+@pytest.mark.weights
 def test_short_clip_figures(quick_key_file, tmp_path):
     strip = tmp_path / "strip.png"
     r = run_video(key=quick_key_file, seconds=1.0, size=(180, 320), scales=(180,), scale_seconds=0.5, every=4,

@@ -4,21 +4,37 @@ import pytest
 
 from p3mask.cli.learn import parse_team, run
 from p3mask.cli.main import build_parser
+from p3mask.protect.config import get_config
 
 
-def test_flags_map_onto_the_config():
-    args = build_parser().parse_args(
-        ["learn", "a.jpg", "dir/", "--out", "k.p3m", "--user", "alice", "--preset", "high", "--epochs", "3",
-         "--team", "sface,facenet", "--device", "cpu"]
-    )
-    assert args.func is run
-    assert args.photos == ["a.jpg", "dir/"] and args.out == "k.p3m" and args.user == "alice"
-    assert (args.preset, args.epochs, args.team, args.device) == ("high", 3, "sface,facenet", "cpu")
+def _learn_call(monkeypatch, tmp_path, *flags) -> dict:
+    """Run `p3mask learn` with ``flags`` up to the call of learn(); return what learn() was given."""
+    seen = {}
+
+    def fake_learn(photos, config, **kwargs):
+        seen.update(photos=photos, config=config, **kwargs)
+        raise ValueError("stopped before learning")
+
+    monkeypatch.setattr("p3mask.cli.learn.learn", fake_learn)
+    args = build_parser().parse_args(["learn", "a.jpg", "dir/", "--out", str(tmp_path / "k.p3m"), *flags])
+    assert args.func is run and run(args) == 1  # the fake's error is reported as a failed learn
+    return seen
 
 
-def test_defaults():
-    args = build_parser().parse_args(["learn", "a.jpg", "--out", "k.p3m"])
-    assert (args.preset, args.epochs, args.team, args.device, args.user) == ("mid", None, "auto", "auto", None)
+def test_flags_reach_learning(monkeypatch, tmp_path):
+    seen = _learn_call(monkeypatch, tmp_path, "--user", "alice", "--preset", "high", "--epochs", "3",
+                       "--team", "sface,facenet", "--device", "cpu", "--seed", "7")
+    config = seen["config"]
+    assert seen["photos"] == ["a.jpg", "dir/"] and (seen["user"], seen["device"], seen["seed"]) == ("alice", "cpu", 7)
+    assert (config.preset, config.epochs, config.team) == ("high", 3, ("sface", "facenet"))
+    assert seen["out_dir"].folder == tmp_path / "k.learn"
+
+
+def test_defaults_reach_learning(monkeypatch, tmp_path):
+    seen = _learn_call(monkeypatch, tmp_path)
+    config, preset = seen["config"], get_config("mid")
+    assert (config.preset, config.epochs, config.team) == ("mid", preset.epochs, None)
+    assert (seen["user"], seen["device"], seen["seed"]) == ("k", "auto", 0)  # the user is the key file's name
 
 
 def test_parse_team():

@@ -8,12 +8,13 @@ from PIL import Image
 from p3mask.cli.main import main
 from p3mask.paths import data_root
 
-
 ZOO_DIMS = {"facenet": 128, "sface": 128, "mobilefacenet": 192, "mobileface": 256, "dlib": 128,
             "w600k_mbf": 512, "fr_feature": 512, "facexzoo_mbf": 512}
 
 
 @pytest.mark.slow
+@pytest.mark.data
+@pytest.mark.weights
 def test_models_list_json_reports_eight_ready_architectures_with_licences(capsys):
     assert main(["models", "list", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
@@ -40,6 +41,8 @@ def test_models_pull_rejects_unknown_name(capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.data
+@pytest.mark.weights
 def test_faces_bad_inputs_one_line_each_and_rest_processed(tmp_path, capsys):
     photo = data_root() / "lfw" / "Aaron_Peirsol" / "Aaron_Peirsol_0001.jpg"
     shutil.copy(photo, tmp_path / "good.jpg")

@@ -1,8 +1,8 @@
 """`p3mask protect`: arguments, bad keys, and (slow) a real run on LFW photos."""
 
-import pytest
-
 from pathlib import Path
+
+import pytest
 
 from p3mask.cli.main import build_parser, main
 from p3mask.cli.protect import describe, policy_from_args, report_outcome, run
@@ -10,9 +10,28 @@ from p3mask.protect.apply import FaceOutcome, FileOutcome, ProtectReport
 from p3mask.protect.face_choice import FacePolicy
 
 
-def test_flags():
-    args = build_parser().parse_args(["protect", "--key", "k.p3m", "a.jpg", "b/", "--out", "o", "--device", "cpu"])
-    assert args.func is run and args.inputs == ["a.jpg", "b/"] and (args.key, args.out, args.device) == ("k.p3m", "o", "cpu")
+def test_flags_reach_protect_files(monkeypatch, tmp_path):
+    seen = {}
+
+    class Key:
+        match_model = "sface"
+
+    def fake_protect_files(key, photos, out, **kwargs):
+        seen.update(key=key, photos=photos, out=out, **kwargs)
+        return []
+
+    monkeypatch.setattr("p3mask.cli.protect.P3Mask.load", lambda path: Key())
+    monkeypatch.setattr("p3mask.models.load_model", lambda name, device=None: ("matcher", name, str(device)))
+    monkeypatch.setattr("p3mask.face.detect.FaceDetector", lambda: "detector")
+    monkeypatch.setattr("p3mask.protect.apply.protect_files", fake_protect_files)
+    argv = ["protect", "--key", "k.p3m", "a.jpg", "b/", "--out", str(tmp_path / "o"), "--device", "cpu",
+            "--overwrite", "--keep-metadata", "--face", "1"]
+    args = build_parser().parse_args(argv)
+    assert args.func is run
+    run(args)
+    assert isinstance(seen["key"], Key) and seen["photos"] == ["a.jpg", "b/"] and seen["out"] == tmp_path / "o"
+    assert seen["matcher"] == ("matcher", "sface", "cpu") and seen["detector"] == "detector"
+    assert seen["overwrite"] is True and seen["keep_metadata"] is True and seen["policy"] == FacePolicy("index", (1,))
 
 
 def _policy(*flags):
@@ -58,6 +77,8 @@ def test_foreign_key_is_rejected(tmp_path, capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.data
+@pytest.mark.weights
 def test_protects_user_photos_and_reports_the_rest(tmp_path, capsys):
     from p3mask.models.thresholds import match_threshold
     from p3mask.paths import data_root

@@ -9,9 +9,9 @@ bytes.
 import errno
 
 import pytest
+import safety_corpus as corpus
 from PIL import Image
 
-import safety_corpus as corpus
 from p3mask.cli.main import main
 from p3mask.face.image_io import load_image
 
@@ -44,6 +44,7 @@ def test_protect_never_replaces_an_existing_photo_named_like_an_input(tmp_path, 
     assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["x.jpg"]
 
 
+@pytest.mark.weights
 def test_protect_into_an_album_skips_the_clash_and_does_the_rest(tmp_path, key_path, fake, capsys):
     album = corpus.photo(tmp_path / "album" / "IMG_0001.jpg", 9)
     corpus.photo(tmp_path / "new" / "IMG_0001.jpg", 1)
@@ -58,6 +59,7 @@ def test_protect_into_an_album_skips_the_clash_and_does_the_rest(tmp_path, key_p
     assert corpus.unchanged(before) == [album]  # replaced only when asked
 
 
+@pytest.mark.weights
 def test_each_file_is_reported_when_done_and_each_failure_once(tmp_path, key_path, monkeypatch):
     from p3mask.protect.apply import protect_files
 
@@ -73,6 +75,7 @@ def test_each_file_is_reported_when_done_and_each_failure_once(tmp_path, key_pat
     assert [o.ok for o in outcomes] == [False, True, True, True]
 
 
+@pytest.mark.weights
 def test_failures_are_printed_once_and_not_taken_files_are_named(tmp_path, key_path, fake, capsys):
     folder = tmp_path / "in"
     corpus.photo(folder / "ok.jpg")
@@ -98,6 +101,7 @@ def test_a_folder_of_heic_files_says_why_nothing_was_done(tmp_path, key_path, fa
     assert out.count("unsupported file type '.HEIC'") == 2 and "0 of 0 photo(s) protected" in out
 
 
+@pytest.mark.weights
 def test_the_same_file_given_twice_is_done_once(tmp_path, key_path, fake, capsys):
     x = corpus.photo(tmp_path / "x.jpg")
     assert _protect(key_path, x, x, tmp_path / ".", "--out", tmp_path / "out") == 0
@@ -106,6 +110,7 @@ def test_the_same_file_given_twice_is_done_once(tmp_path, key_path, fake, capsys
     assert err == "" and out.count("given more than once") == 2 and "1 of 1 photo(s) protected" in out
 
 
+@pytest.mark.weights
 def test_faces_never_overwrites_crops_and_refuses_a_file_as_out(tmp_path, monkeypatch, capsys):
     from p3mask.cli import faces
 
@@ -136,6 +141,7 @@ def test_unlock_refuses_a_file_as_out_and_existing_outputs(tmp_path, key_path, c
 
 # --- false successes ---------------------------------------------------------------------------
 
+@pytest.mark.weights
 def test_a_short_write_is_caught_and_not_reported_as_protected(tmp_path, key_path, fake, monkeypatch, capsys):
     real_save = Image.Image.save
 
@@ -152,6 +158,7 @@ def test_a_short_write_is_caught_and_not_reported_as_protected(tmp_path, key_pat
     assert list((tmp_path / "out").iterdir()) == []  # no truncated file, no temporary
 
 
+@pytest.mark.weights
 def test_disk_full_is_reported_per_file_fault_injected(tmp_path, key_path, fake, monkeypatch, capsys):
     def full(self, fp, *args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -164,6 +171,7 @@ def test_disk_full_is_reported_per_file_fault_injected(tmp_path, key_path, fake,
     assert list((tmp_path / "out").iterdir()) == []
 
 
+@pytest.mark.weights
 def test_disk_full_on_a_real_small_file_system(tmp_path, key_path, fake, capsys):
     with corpus.small_disk(tmp_path / "disk", "64k") as disk:
         if disk is None:
@@ -190,8 +198,10 @@ def test_cuda_without_cuda_is_one_line(command, tmp_path, key_path, capsys, monk
     assert capsys.readouterr().err.strip() == f"p3mask {command}: device 'cuda' requested but CUDA is not available"
 
 
+@pytest.mark.weights
 def test_conversion_losses_are_said_per_file(tmp_path, key_path, fake, capsys):
-    inputs = [corpus.rgba(tmp_path / "t.png"), corpus.animated_gif(tmp_path / "a.gif"), corpus.png16(tmp_path / "d.png")]
+    inputs = [corpus.rgba(tmp_path / "t.png"), corpus.animated_gif(tmp_path / "a.gif"),
+              corpus.png16(tmp_path / "d.png")]
     assert _protect(key_path, *inputs, "--out", tmp_path / "out") == 0
     lines = capsys.readouterr().out.splitlines()
     line = {name: next(ln for ln in lines if f"{name} ->" in ln) for name in ("t.png", "a.gif", "d.png")}
@@ -202,6 +212,7 @@ def test_conversion_losses_are_said_per_file(tmp_path, key_path, fake, capsys):
 
 # --- metadata --------------------------------------------------------------------------------
 
+@pytest.mark.weights
 def test_location_and_device_metadata_removed_by_default_and_kept_on_request(tmp_path, key_path, fake, capsys):
     src = corpus.photo(tmp_path / "gps.jpg", size=(64, 48), exif=corpus.private_exif())
     assert _protect(key_path, src, "--out", tmp_path / "out") == 0
@@ -349,6 +360,7 @@ def test_report_commands_refuse_an_existing_report_before_the_work(command, tmp_
     assert (tmp_path / name).read_text() == "my notes"
 
 
+@pytest.mark.weights
 def test_outputs_inside_the_input_folder_are_not_taken_as_inputs(tmp_path, key_path, fake, capsys):
     corpus.photo(tmp_path / "photos" / "x.jpg")
     out = tmp_path / "photos" / "protected"

@@ -2,6 +2,7 @@
 
 import argparse
 
+import pytest
 import torch
 from PIL import Image
 
@@ -38,6 +39,7 @@ def test_foreign_key_is_rejected(tmp_path, capsys):
     assert "bad.p3m" in capsys.readouterr().err
 
 
+@pytest.mark.weights
 def test_each_bad_file_gets_a_line_and_nonzero_exit(tmp_path, capsys):
     key = _key(tmp_path / "alice.p3m")
     flat = tmp_path / "flat.png"

@@ -15,8 +15,9 @@ from p3mask.evaluate.scoring import query_psr
 from p3mask.face.detect import FaceDetector
 from p3mask.methods.base import Protector
 from p3mask.models import load_models
+from p3mask.recognition import FacePipeline
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.data, pytest.mark.weights]
 
 
 class Untouched(Protector):
@@ -44,12 +45,15 @@ def test_untouched_photos_score_like_clean_ones():
     cases = [run_user(protector, i, n, splits[n], gallery) for i, n in enumerate(names)]
     assert [len(c.test) for c in cases] == [2, 2, 2] and protector.photos == 3
 
-    row, details = summarise(cases, ProbeEmbedder(models, detector), gallery, ("mobileface",))
+    row, details = summarise(cases, ProbeEmbedder(FacePipeline(models, detector)), gallery, ("mobileface",))
     clean = query_psr(split_probes(names, splits, gallery), gallery, 1)
     assert row["psr_seen"] == pytest.approx(clean["mobileface"])
     assert row["psr_unseen"] == pytest.approx(clean["dlib"])
     assert row["ssim_face"] == pytest.approx(1.0) and math.isnan(row["psnr"])  # identical photos
-    assert row["protect_s_per_photo"] >= 0 and row["setup_s"] >= 0
+    per_user = details["per_user"]
+    assert row["setup_s"] == pytest.approx(sum(u["setup_s"] for u in per_user) / 3) and row["setup_s"] > 0
+    times = [t for u in per_user for t in u["protect_s"]]
+    assert row["protect_s_per_photo"] == pytest.approx(sum(times) / 6) and min(times) > 0
     assert details["probes"] == 6 and details["unprotected"] == []
     # Gallery protection with untouched "protected" entries: the user is still found.
     assert row["gallery_psr"] <= 0.5

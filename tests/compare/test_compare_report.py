@@ -7,13 +7,14 @@ import pytest
 
 from p3mask.compare import TABLE_KEYS, CompareConfig, markdown, summary, table_rows, write_report
 from p3mask.compare.runner import method_kwargs
-from p3mask.evaluate.gallery import gallery_dataset
 from p3mask.datasets.base import FaceDataset
+from p3mask.evaluate.gallery import gallery_dataset
 from p3mask.protect.config import PRESETS
 
 
 def _row(psr_unseen: float, quality: float, protect_s: float) -> dict:
-    return {"psr_seen": 0.9, "psr_unseen": psr_unseen, "psr_unseen_modern": psr_unseen / 3, "gallery_psr": 0.5, "ssimulacra2_face": quality,
+    return {"psr_seen": 0.9, "psr_unseen": psr_unseen, "psr_unseen_modern": psr_unseen / 3, "gallery_psr": 0.5,
+            "ssimulacra2_face": quality,
             "butteraugli_face": 2.5, "ssim_face": 0.97, "psnr": 38.0,
             "psr_unseen_jpeg75": psr_unseen / 2, "setup_s": 20.0, "protect_s_per_photo": protect_s,
             "retrieval_2a_seen": 0.9, "retrieval_2a_unseen": 0.8}
@@ -29,7 +30,8 @@ def _report() -> dict:
     models = ["facenet", "sface", "mobilefacenet", "mobileface", "dlib"]
     details = {m: {"query_top1": {n: 0.5 for n in models}, "retrieval": {n: _retrieval(0.8) for n in models}}
                for m in methods}
-    return {"methods": methods, "details": details, "quality_target": 72.0, "quality_target_source": "chameleon-measured",
+    return {"methods": methods, "details": details, "quality_target": 72.0,
+            "quality_target_source": "chameleon-measured",
             "clean_error": {n: 0.02 for n in models}, "users": ["A", "B"], "dataset": "lfw",
             "pool": models[:4], "unseen": ["dlib"], "gallery": {"photos": 100, "identities": 20},
             "device": "cpu", "wall_s": 12.0, "extra": math.nan}

@@ -6,6 +6,7 @@ from p3mask.datasets import load_dataset, load_folder, load_lfw, load_orl, read_
 from p3mask.paths import data_root
 
 
+@pytest.mark.data
 def test_lfw_layout_and_counts():
     lfw = load_lfw()
     assert len(lfw) > 5000
@@ -13,6 +14,7 @@ def test_lfw_layout_and_counts():
     assert len(lfw.with_at_least(10)) >= 100
 
 
+@pytest.mark.data
 def test_lfw_pairs_view2():
     pairs = read_pairs()
     assert len(pairs) == 6000
@@ -21,6 +23,7 @@ def test_lfw_pairs_view2():
     assert all(p.first.parent == p.second.parent for p in pairs if p.same)
 
 
+@pytest.mark.data
 def test_orl_layout():
     orl = load_orl()
     assert len(orl) == 40 and orl.num_photos == 400
@@ -37,6 +40,7 @@ def test_folder_dataset(tmp_path: Path):
     assert sorted(ds.identities) == ["alice", "bob"] and ds.num_photos == 6
 
 
+@pytest.mark.data
 def test_splits_are_deterministic_and_disjoint():
     lfw = load_lfw()
     a = lfw.sample_identities(5, min_photos=10, seed=3)

@@ -11,9 +11,9 @@ from p3mask.evaluate.adaptive import (
     purifier_families,
     subtract_estimate,
 )
-from p3mask.evaluate.register import mask_correlation, refine_matrices
-from p3mask.evaluate.unlock import remove_mask
 from p3mask.face.align import estimate_similarity, paste_from_crop
+from p3mask.protect.register import mask_correlation, refine_matrices
+from p3mask.protect.unlock import remove_mask
 
 FRAME = (64, 64)
 TEMPLATE = ((22.0, 26.0), (42.0, 26.0), (32.0, 36.0), (24.0, 47.0), (40.0, 47.0))
@@ -65,6 +65,19 @@ def test_registration_recovers_a_misdetected_face():
     assert float(mask_correlation(protected, off, mask)[0]) < 0.2
     assert float(corr[0]) > 0.97 * best
     assert (fixed - photo).abs().mean() < 0.25 * (naive - photo).abs().mean()
+
+
+def test_gradient_refinement_alone_recovers_a_sub_pixel_offset():
+    photo, mask = _smooth(1), _mask()
+    protected = _protect(photo, _landmarks(), mask)
+    off = estimate_similarity(_landmarks(dx=0.4, dy=-0.3)[None], torch.tensor(TEMPLATE))
+    exact = estimate_similarity(_landmarks()[None], torch.tensor(TEMPLATE))
+    before = float(mask_correlation(protected, off, mask)[0])
+    best = float(mask_correlation(protected, exact, mask)[0])
+    refined, corr = refine_matrices(protected, off, mask, steps=30, search=False)
+    assert before < 0.9 * best  # the offset costs correlation...
+    assert float(corr[0]) > 0.97 * best  # ...and Adam on the registration parameters wins it back
+    assert (refined - exact).abs().max() < (off - exact).abs().max() / 2
 
 
 def test_unrelated_mask_does_not_correlate():

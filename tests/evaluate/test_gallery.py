@@ -13,14 +13,12 @@ from p3mask.evaluate.metrics import identification_hits
 from p3mask.models import load_model
 from p3mask.paths import data_root
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.data, pytest.mark.weights]
 
 
 @pytest.fixture
 def small_lfw(tmp_path, monkeypatch):
-    lfw = data_root() / "lfw"
-    if not lfw.is_dir():
-        pytest.skip("LFW is not in the data root")
+    lfw = data_root() / "lfw"  # present: the test is marked `data` (tests/conftest.py)
     names = load_dataset("lfw").sample_identities(4, 4, seed=0)
     for name in names:
         (tmp_path / "data" / name).mkdir(parents=True)
@@ -36,7 +34,8 @@ def test_gallery_identifies_clean_photos_and_is_cached(small_lfw):
     assert len(g) == 12 and g.embeddings["mobilefacenet"].shape == (12, 192)
     assert g.labels.tolist() == [i for i in range(4) for _ in range(3)]
     rows = torch.arange(len(g))
-    hits = identification_hits(g.embeddings["mobilefacenet"], g.labels, g.embeddings["mobilefacenet"], g.labels, 1, rows, rows)
+    hits = identification_hits(g.embeddings["mobilefacenet"], g.labels, g.embeddings["mobilefacenet"], g.labels, 1,
+                               rows, rows)
     assert hits.float().mean() >= 0.75  # each photo finds its person among the others
     files = sorted(p.name for p in gallery_cache_dir(small_lfw).iterdir())
     assert len(files) == 2 and files[0].startswith("faces-") and files[1].startswith("mobilefacenet-")

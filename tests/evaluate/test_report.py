@@ -18,7 +18,8 @@ def _report() -> dict:
     per_model = {m: 0.5 for m in MODELS}
     return {
         "psr": psr,
-        "quality": {**mean_quality([photo_quality(clean, protected, box=(8, 8, 24, 24))]), "lpips": "unavailable offline"},
+        "quality": {**mean_quality([photo_quality(clean, protected, box=(8, 8, 24, 24))]),
+                    "lpips": "unavailable offline"},
         "authorized": {"top1_clean": 1.0, "top1_unlocked": 0.95, "top1_wrong_key": 0.1, "per_model": {}},
         "robustness": {name: dict(per_model) for name in TRANSFORMS},
         "robustness_clean_error": {name: dict(per_model) for name in TRANSFORMS},
@@ -27,7 +28,8 @@ def _report() -> dict:
         "timing": {"learn_s_per_user": 50.0, "protect_ms_per_photo": 40.0},
         "presets": {"low": {"psr": per_model, **mean_quality([photo_quality(clean, clean * 0.99, box=(8, 8, 24, 24))]),
                             "epsilon": 8 / 255},
-                    "mid": {"psr": {m: 0.9 for m in MODELS}, **mean_quality([photo_quality(clean, protected, box=(8, 8, 24, 24))]),
+                    "mid": {"psr": {m: 0.9 for m in MODELS},
+                            **mean_quality([photo_quality(clean, protected, box=(8, 8, 24, 24))]),
                             "epsilon": 12 / 255}},
         "per_user": [{"name": "A", "team": ["facenet"], "learn_s": 50.0, "test_photos": 3, "train_photos": 7,
                       "unprotected": [], "ssim_face_min": 0.951, "ssimulacra2_face_min": 71.0}],

@@ -140,9 +140,11 @@ def test_no_scorable_user_gives_nan_and_bad_shapes_raise():
     assert all(math.isnan(result.top1[c]) and math.isnan(result.precision_at_k[c]) for c in CASES)
     assert all(math.isnan(v) for v in result.cosine.values())
     with pytest.raises(ValueError, match="same"):
-        retrieval_cases(torch.zeros(3, DIM), torch.zeros(2, DIM), torch.zeros(3, dtype=torch.long), one, torch.tensor([1]))
+        retrieval_cases(torch.zeros(3, DIM), torch.zeros(2, DIM), torch.zeros(3, dtype=torch.long), one,
+                        torch.tensor([1]))
     with pytest.raises(ValueError, match="labels"):
-        retrieval_cases(torch.zeros(3, DIM), torch.zeros(3, DIM), torch.zeros(2, dtype=torch.long), one, torch.tensor([1]))
+        retrieval_cases(torch.zeros(3, DIM), torch.zeros(3, DIM), torch.zeros(2, dtype=torch.long), one,
+                        torch.tensor([1]))
     with pytest.raises(ValueError, match="distractors"):
         retrieval_cases(one, one, torch.tensor([0]), torch.zeros(2, 3), torch.tensor([1, 2]))
 

@@ -238,6 +238,8 @@ def test_face_aligner_module_and_empty():
 
 
 @pytest.mark.slow
+@pytest.mark.data
+@pytest.mark.weights
 def test_real_face_round_trip_psnr():
     from p3mask.face.detect import FaceDetector
     from p3mask.face.image_io import load_image

@@ -58,6 +58,7 @@ def test_detections_type():
 # --- weights ---------------------------------------------------------------------------------------
 
 @pytest.mark.slow
+@pytest.mark.weights
 def test_ensure_yunet_idempotent():
     p = ensure_yunet()
     assert hashlib.sha256(p.read_bytes()).hexdigest() == YUNET_SHA256
@@ -66,6 +67,8 @@ def test_ensure_yunet_idempotent():
 
 
 @pytest.mark.slow
+@pytest.mark.data
+@pytest.mark.weights
 def test_bad_arguments(detector, cook):
     with pytest.raises(ValueError, match="score_threshold"):
         FaceDetector(score_threshold=1.5)
@@ -80,6 +83,8 @@ def test_bad_arguments(detector, cook):
 # --- real photos -----------------------------------------------------------------------------------
 
 @pytest.mark.slow
+@pytest.mark.data
+@pytest.mark.weights
 def test_one_lfw_face(cook_faces):
     d = cook_faces
     assert len(d) == 1 and d.boxes.dtype == torch.float32 and float(d.scores[0]) > 0.6
@@ -92,6 +97,8 @@ def test_one_lfw_face(cook_faces):
 
 
 @pytest.mark.slow
+@pytest.mark.data
+@pytest.mark.weights
 @pytest.mark.parametrize("kind", ["grey", "noise"])
 def test_no_face(detector, kind):
     g = torch.Generator().manual_seed(0)
@@ -101,6 +108,8 @@ def test_no_face(detector, kind):
 
 
 @pytest.mark.slow
+@pytest.mark.data
+@pytest.mark.weights
 def test_two_faces_largest_first(detector):
     big = load_image(lfw("Aaron_Eckhart"))
     small = resize(load_image(lfw("AJ_Cook")), 180, 180)
@@ -124,6 +133,8 @@ def as_tensor(im: Image.Image) -> torch.Tensor:
 
 
 @pytest.mark.slow
+@pytest.mark.data
+@pytest.mark.weights
 def test_exif_rotated_photo(tmp_path, detector, cook_faces):
     # Orientation 6: the stored pixels are the upright picture turned 90 deg counter-clockwise.
     stored = Image.open(lfw("AJ_Cook")).convert("RGB").transpose(Image.Transpose.ROTATE_90)
@@ -137,6 +148,8 @@ def test_exif_rotated_photo(tmp_path, detector, cook_faces):
 
 
 @pytest.mark.slow
+@pytest.mark.data
+@pytest.mark.weights
 def test_exif_mirrored_photo_landmarks_follow(tmp_path, detector):
     upright = Image.open(lfw("Aaron_Eckhart")).convert("RGB").crop((50, 0, 250, 230))  # face off-centre
     stored = upright.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
@@ -153,6 +166,8 @@ def test_exif_mirrored_photo_landmarks_follow(tmp_path, detector):
 
 
 @pytest.mark.slow
+@pytest.mark.data
+@pytest.mark.weights
 def test_greyscale_orl(detector):
     x = load_image(data_root() / "orl" / "s1" / "1.pgm")
     d = detector.detect(x)
@@ -162,6 +177,8 @@ def test_greyscale_orl(detector):
 
 
 @pytest.mark.slow
+@pytest.mark.data
+@pytest.mark.weights
 def test_rgba_photo(tmp_path, detector, cook_faces):
     rgba = Image.open(lfw("AJ_Cook")).convert("RGBA")
     alpha = np.full((250, 250), 255, np.uint8)
@@ -175,6 +192,8 @@ def test_rgba_photo(tmp_path, detector, cook_faces):
 
 
 @pytest.mark.slow
+@pytest.mark.data
+@pytest.mark.weights
 @pytest.mark.parametrize("side", [40, 3000])
 def test_tiny_and_large_photos(detector, cook, cook_faces, side):
     x = resize(cook, side, side)
@@ -190,6 +209,8 @@ def test_tiny_and_large_photos(detector, cook, cook_faces, side):
 
 
 @pytest.mark.slow
+@pytest.mark.data
+@pytest.mark.weights
 def test_non_square_and_device_independent(detector, cook, cook_faces):
     wide = torch.ones(3, 250, 700)
     wide[:, :, 300:550] = cook

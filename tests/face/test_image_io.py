@@ -53,6 +53,8 @@ def test_text_file_renamed_jpg(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.data
+@pytest.mark.weights
 def test_truncated_jpeg(tmp_path):
     data = lfw().read_bytes()
     p = tmp_path / "cut.jpg"
@@ -106,6 +108,8 @@ def test_directory_is_not_an_image(tmp_path):
 # --- conventions and modes -----------------------------------------------------------------------
 
 @pytest.mark.slow
+@pytest.mark.data
+@pytest.mark.weights
 def test_lfw_jpeg_matches_pillow():
     x = load_image(lfw())
     ref = np.asarray(Image.open(lfw()).convert("RGB"), dtype=np.float32) / 255.0
@@ -114,6 +118,8 @@ def test_lfw_jpeg_matches_pillow():
 
 
 @pytest.mark.slow
+@pytest.mark.data
+@pytest.mark.weights
 @pytest.mark.parametrize(
     "orientation, to_stored",
     [(3, Image.Transpose.ROTATE_180), (6, Image.Transpose.ROTATE_90), (8, Image.Transpose.ROTATE_270),
@@ -137,6 +143,8 @@ def test_exif_orientation_applied(tmp_path, orientation, to_stored):
 
 
 @pytest.mark.slow
+@pytest.mark.data
+@pytest.mark.weights
 def test_greyscale_pgm():
     p = data_root() / "orl" / "s1" / "1.pgm"
     x = load_image(p)
@@ -184,6 +192,8 @@ def test_sixteen_bit_greyscale(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.data
+@pytest.mark.weights
 def test_cmyk_jpeg(tmp_path):
     rgb = Image.open(lfw()).convert("RGB")
     p = tmp_path / "cmyk.jpg"
@@ -204,6 +214,8 @@ def test_png_round_trip_exact(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.data
+@pytest.mark.weights
 def test_save_like_keeps_format_exif_icc(tmp_path):
     src = tmp_path / "src.jpg"
     exif = Image.Exif()

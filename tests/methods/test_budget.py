@@ -4,9 +4,10 @@ import pytest
 import torch
 from torch import nn
 
+from p3mask.checks import check_photo
 from p3mask.face.align import estimate_similarity
 from p3mask.methods import available_methods, get_method
-from p3mask.methods.base import check_photo, check_pool, frozen
+from p3mask.methods.base import check_pool, frozen
 from p3mask.methods.photo_face import FRAME_SIZE, FRAME_TEMPLATE, PhotoFace, largest_passing_scale
 from p3mask.protect.floor import TOLERANCE
 from p3mask.protect.optimizer import composite, feather_window
@@ -100,7 +101,8 @@ def test_pool_never_holds_dlib_and_registry_lists_methods():
     assert {get_method(n).per_photo for n in ("chameleon", "opom")} == {False}
 
 
-@pytest.mark.parametrize("bad", [torch.zeros(1, 3, 8, 8), torch.zeros(3, 8, 8, dtype=torch.uint8), torch.full((3, 8, 8), 2.0)])
+@pytest.mark.parametrize("bad",
+                         [torch.zeros(1, 3, 8, 8), torch.zeros(3, 8, 8, dtype=torch.uint8), torch.full((3, 8, 8), 2.0)])
 def test_check_photo_rejects(bad):
     with pytest.raises((TypeError, ValueError)):
         check_photo(bad)

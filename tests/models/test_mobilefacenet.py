@@ -7,8 +7,8 @@ import pytest
 import torch
 from human_models_checks import HumanModelsPortChecks, graph_json
 from tf_numpy_ops import cosine, same_pads
-from tflite_reference import TfliteReference
 from tfjs_graph_reference import TfjsGraphReference, repair_mobilefacenet
+from tflite_reference import TfliteReference
 
 from p3mask.models.mobilefacenet import SPEC, MobileFaceNet, tf_same_pad
 from p3mask.weights.archives import ARCHIVES, read_member
@@ -40,11 +40,15 @@ class TestMobileFaceNet(HumanModelsPortChecks):
         return TfliteReference(path)((crops.astype(np.float64) - 127.5) / 128.0)  # the model's normalisation
 
     @pytest.mark.slow
+    @pytest.mark.data
+    @pytest.mark.weights
     def test_parity_with_float_tflite_on_lfw(self, port_embeddings, tflite_embeddings):
         cos = cosine(port_embeddings, tflite_embeddings)
         assert (cos >= 0.999).all(), f"cosine port vs tflite per face: {cos}"
 
     @pytest.mark.slow
+    @pytest.mark.data
+    @pytest.mark.weights
     def test_tfjs_graph_defect_and_its_repair(self, crops, tflite_embeddings, source_files):
         """The shipped TFJS graph disagrees with tflite; with WEIGHTS.md's two fixes it agrees."""
         x = (crops[:2].astype(np.float64) - 127.5) / 128.0

@@ -23,6 +23,7 @@ def test_preprocess_is_rgb_minus_127_5_over_127_5():
     torch.testing.assert_close(W600kMbf().preprocess(x), (x * 255 - 127.5) / 127.5)
 
 
+@pytest.mark.weights
 def test_converter_fills_the_port_and_refuses_another_layout(onnx_path):
     state = convert_onnx_in_order(onnx_path, W600kMbf())
     W600kMbf().load_state_dict(state, strict=True)
@@ -32,6 +33,8 @@ def test_converter_fills_the_port_and_refuses_another_layout(onnx_path):
 
 
 @pytest.mark.slow
+@pytest.mark.data
+@pytest.mark.weights
 def test_parity_with_onnxruntime_on_lfw_faces(onnx_path):
     cosine, raw, reference = parity("w600k_mbf", onnx_path, crops_for(W600kMbf))
     assert (cosine >= 0.9999).all(), cosine

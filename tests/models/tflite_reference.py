@@ -16,8 +16,8 @@ MobileFaceNet.tflite with six aligned LFW faces: cosine >= 0.99999994 per face, 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import tflite
@@ -33,7 +33,7 @@ _ACTIVATIONS: dict[int, Callable[[np.ndarray], np.ndarray]] = {
 _NUMPY_DTYPES = {tflite.TensorType.FLOAT32: np.float32, tflite.TensorType.INT32: np.int32}
 
 
-def _options(op: "tflite.Operator", cls: type) -> object:
+def _options(op: tflite.Operator, cls: type) -> object:
     table = op.BuiltinOptions()
     opts = cls()
     opts.Init(table.Bytes, table.Pos)
@@ -87,7 +87,7 @@ class TfliteReference:
             values[int(op.Outputs(0))] = self._run(name, op, args)
         return values[int(self.graph.Outputs(0))]
 
-    def _run(self, name: str, op: "tflite.Operator", args: list[np.ndarray]) -> np.ndarray:
+    def _run(self, name: str, op: tflite.Operator, args: list[np.ndarray]) -> np.ndarray:
         if name == "CONV_2D":
             o = _options(op, tflite.Conv2DOptions)
             if (o.DilationHFactor(), o.DilationWFactor()) != (1, 1):

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import pytest
 import torch
+from chameleon_toys import TOY_FRAME_TEMPLATE, TOY_TEMPLATE, ToyRecognizer
 from PIL import Image
 
 from p3mask.face.align import align_faces
@@ -16,8 +17,6 @@ from p3mask.protect.apply import _mask_face, protect_files, protect_image
 from p3mask.protect.face_choice import FaceIndexError, FacePolicy
 from p3mask.protect.key import P3Mask
 from p3mask.quality import face_in_context, ssimulacra2
-
-from chameleon_toys import TOY_FRAME_TEMPLATE, TOY_TEMPLATE, ToyRecognizer
 
 USER_AT, STRANGER_AT = (8.0, 10.0), (58.0, 62.0)
 
@@ -30,7 +29,7 @@ def _photo(seed: int = 0) -> torch.Tensor:
 
 def _detections(*offsets) -> Detections:
     lmk = torch.stack([torch.tensor(TOY_TEMPLATE) * 1.2 + torch.tensor(o) for o in offsets])
-    boxes = torch.stack([torch.cat([l.min(0).values - 8, l.max(0).values + 8]) for l in lmk])
+    boxes = torch.stack([torch.cat([lm.min(0).values - 8, lm.max(0).values + 8]) for lm in lmk])
     return Detections(boxes, lmk, torch.full((len(offsets),), 0.9))
 
 
@@ -48,8 +47,8 @@ def _key(matcher, image, epsilon=2 / 255, floor=60.0) -> P3Mask:
 def _quality(protected: torch.Tensor, original: torch.Tensor, box) -> float:
     """SSIMULACRA2 of the face in context, computed from scratch in float64."""
     y0, y1, x0, x1 = face_in_context(box, *original.shape[1:])
-    crop = lambda t: t[:, y0:y1, x0:x1][None].double()
-    return float(ssimulacra2(crop(original), crop(protected)))
+    original, protected = (t[:, y0:y1, x0:x1][None].double() for t in (original, protected))
+    return float(ssimulacra2(original, protected))
 
 
 class _StubDetector:
@@ -185,7 +184,8 @@ def test_files_written_beside_never_over_originals(tmp_path):
     Image.fromarray(array).save(src / "me.png")
     (src / "broken.jpg").write_text("not a photo")
     original = (src / "me.png").read_bytes()
-    outcomes = protect_files(key, [src], tmp_path / "out", detector=_StubDetector(_detections(USER_AT)), matcher=matcher)
+    outcomes = protect_files(key, [src], tmp_path / "out", detector=_StubDetector(_detections(USER_AT)),
+                             matcher=matcher)
     by_name = {o.source.name: o for o in outcomes}
     assert by_name["me.png"].ok and (tmp_path / "out" / "me.png").is_file()
     assert not by_name["broken.jpg"].ok and "broken.jpg" not in {p.name for p in (tmp_path / "out").iterdir()}

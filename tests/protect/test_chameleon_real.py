@@ -12,12 +12,13 @@ from p3mask.face.image_io import load_image
 from p3mask.models import load_model
 from p3mask.models.thresholds import match_threshold
 from p3mask.paths import data_root
+from p3mask.protect.apply import protect_image
 from p3mask.protect.chameleon import learn, learn_mask
 from p3mask.protect.config import get_config
 from p3mask.protect.face_choice import FacePolicy
 from p3mask.protect.key import P3Mask
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.data, pytest.mark.weights]
 
 USER, STRANGER = "Jennifer_Capriati", "Tony_Blair"
 TEAM = ("mobilefacenet", "mobileface")
@@ -60,7 +61,7 @@ def test_apply_protects_the_user_and_keeps_the_perceptual_floor(learned, tmp_pat
     result, models, detector, _ = learned
     key = P3Mask.load(result.key.save(tmp_path / "jc.p3m"))
     image = load_image(_photos(USER)[10])  # never seen in learning
-    protected, report = key.apply(image, detector=detector, matcher=models[key.match_model])
+    protected, report = protect_image(key, image, detector=detector, matcher=models[key.match_model])
     assert report.protected == 1
     assert report.faces[0].quality >= key.quality_floor
     assert float((protected - image).abs().max()) <= key.epsilon + 0.5 / 255 + 1e-6  # 8-bit rounding
@@ -80,16 +81,17 @@ def test_apply_leaves_strangers_untouched(learned):
     result, models, detector, _ = learned
     key = result.key
     stranger = load_image(_photos(STRANGER)[1])
-    out, report = key.apply(stranger, detector=detector, matcher=models[key.match_model], policy=FacePolicy("strict"))
+    out, report = protect_image(key, stranger, detector=detector, matcher=models[key.match_model],
+                                policy=FacePolicy("strict"))
     assert report.protected == 0 and report.left >= 1
     assert torch.equal(out, stranger)
     # by default a one-face photo is protected anyway, on doubt (the user handed it over to be protected)
-    out, report = key.apply(stranger, detector=detector, matcher=models[key.match_model])
+    out, report = protect_image(key, stranger, detector=detector, matcher=models[key.match_model])
     assert [f.reason for f in report.faces if f.protected] == ["doubt"] and not torch.equal(out, stranger)
     # The user and a stranger side by side: only the user's half changes.
     user = load_image(_photos(USER)[11])
     both = torch.cat([user, stranger[:, : user.shape[1]]], dim=2)
-    out, report = key.apply(both, detector=detector, matcher=models[key.match_model])
+    out, report = protect_image(key, both, detector=detector, matcher=models[key.match_model])
     assert report.protected == 1 and report.left >= 1
     width = user.shape[2]
     assert torch.equal(out[:, :, width:], both[:, :, width:])

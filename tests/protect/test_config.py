@@ -26,7 +26,8 @@ def test_frozen_and_overrides():
 
 @pytest.mark.parametrize(
     "kwargs",
-    [dict(epsilon=0), dict(quality_floor=100.0), dict(quality_floor=0.0), dict(chroma_ratio=1.5), dict(epochs=0), dict(team=("dlib", "sface")), dict(pool=("dlib", "sface")),
+    [dict(epsilon=0), dict(quality_floor=100.0), dict(quality_floor=0.0), dict(chroma_ratio=1.5), dict(epochs=0),
+     dict(team=("dlib", "sface")), dict(pool=("dlib", "sface")),
      dict(team_size=1), dict(team=()), dict(momentum=1.0)],
 )
 def test_invalid_values_rejected(kwargs):

@@ -27,7 +27,7 @@ from p3mask.protect.face_choice import FacePolicy
 from p3mask.protect.key import P3Mask
 from p3mask.protect.trainset import build_training_set, model_frames
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.data, pytest.mark.weights]
 
 MATCH_MODEL = "mobilefacenet"
 USER = "Jennifer_Lopez"

@@ -75,14 +75,16 @@ def test_edits_without_a_new_digest_are_refused(key_file, edit):
 NAN = float("nan")
 FORGED = {
     "zero mask": ({}, {"mask": torch.zeros(3, 128, 128)}, "mask"),
-    "mask +-1, epsilon 1, floor 0": ({"epsilon": 1.0, "quality_floor": 0.0}, {"mask": torch.ones(3, 128, 128)}, "epsilon"),
+    "mask +-1, epsilon 1, floor 0": ({"epsilon": 1.0, "quality_floor": 0.0}, {"mask": torch.ones(3, 128, 128)},
+                                     "epsilon"),
     "floor 0": ({"quality_floor": 0.0}, {}, "quality_floor"),
     "floor -5": ({"quality_floor": -5.0}, {}, "quality_floor"),
     "floor 100": ({"quality_floor": 100.0}, {}, "quality_floor"),
     "epsilon beyond the preset": ({"epsilon": PRESETS["mid"].rgb_bound * 1.5}, {}, "epsilon"),
     "negative threshold": ({"match_threshold": -0.5}, {}, "match threshold"),
     "NaN references": ({}, {"reference.sface": torch.full((128,), NAN)}, "references"),
-    "wrongly sized reference": ({}, {"reference.sface": torch.nn.functional.normalize(torch.ones(64), dim=0)}, "references"),
+    "wrongly sized reference": ({}, {"reference.sface": torch.nn.functional.normalize(torch.ones(64), dim=0)},
+                                "references"),
     "unnormalised reference": ({}, {"reference.sface": torch.ones(128)}, "references"),
     "degenerate template": ({"template": [[60.0, 60.0]] * 5}, {}, "template"),
     "template outside the frame": ({"template": [[300.0, 60.0]] * 5}, {}, "template"),

@@ -4,12 +4,11 @@ import stat
 
 import pytest
 import torch
+from chameleon_toys import TOY_FRAME_TEMPLATE, toy_models, toy_training_set
 
 from p3mask.protect.config import get_config
 from p3mask.protect.optimizer import Chameleon, composite, feather_window, jitter_matrices, ycbcr_to_rgb
 from p3mask.protect.visuals import LearnArtefacts
-
-from chameleon_toys import TOY_FRAME_TEMPLATE, toy_models, toy_training_set
 
 THRESHOLDS = {"a": 0.5, "b": 0.5, "c": 0.5}
 
@@ -137,7 +136,8 @@ def test_crop_region_keeps_every_crop_and_shrinks_large_faces():
     assert none is None
     m_full = estimate_similarity(small[None], template)
     m_region = estimate_similarity(lmk[None], template)
-    assert torch.allclose(warp_to_crop(region[None], m_region, (40, 40)), warp_to_crop(image[None], m_full, (40, 40)), atol=1e-5)
+    assert torch.allclose(warp_to_crop(region[None], m_region, (40, 40)), warp_to_crop(image[None], m_full, (40, 40)),
+                          atol=1e-5)
     assert region.shape[1] < 600 and region.shape[2] < 800
     big = template * 6.0 + torch.tensor([100.0, 50.0])  # 6 photo px per frame px: shrunk to 1.5
     region, lmk, _ = crop_region(image, big, [frame, other], max_face_scale=1.5)

@@ -91,7 +91,8 @@ def test_region_shortcut_matches_full_map():
     assert torch.allclose(face_ssim(x, y, weight), expected, atol=1e-6)
 
 
-@pytest.mark.parametrize("region", [(slice(0, 40), slice(0, 36)), (slice(6, 30), slice(9, 27)), (slice(0, 12), slice(20, 36))])
+@pytest.mark.parametrize("region",
+                         [(slice(0, 40), slice(0, 36)), (slice(6, 30), slice(9, 27)), (slice(0, 12), slice(20, 36))])
 def test_fixed_reference_ssim_equals_face_ssim(region):
     reference = _images(3, (1, 3, 40, 36))
     weight = torch.zeros(1, 1, 40, 36)

@@ -5,12 +5,11 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from chameleon_toys import TOY_FRAME_TEMPLATE, toy_models, toy_training_set
 
 from p3mask.protect.config import get_config
 from p3mask.protect.optimizer import Chameleon
 from p3mask.protect.unlink import RIDGE, UnlinkabilityLoss, unlinkability_loss
-
-from chameleon_toys import TOY_FRAME_TEMPLATE, toy_models, toy_training_set
 
 
 def _pair(cos: float) -> torch.Tensor:

@@ -47,6 +47,7 @@ def test_shape_mismatch():
 
 
 @needs_tool
+@pytest.mark.data
 def test_identical_is_zero():
     photo = _photo()
     score = butteraugli(photo, photo[None])
@@ -54,6 +55,7 @@ def test_identical_is_zero():
 
 
 @needs_tool
+@pytest.mark.data
 def test_jpeg50_worse_than_jpeg90():
     photo = _photo()
     q90, q50 = butteraugli(photo, jpeg(photo, 90)), butteraugli(photo, jpeg(photo, 50))

@@ -54,7 +54,8 @@ def test_sharma_pairs():
 def test_lab_of_known_colours():
     rgb = torch.tensor([[1.0, 1.0, 1.0], [0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
     lab = srgb_to_lab(rgb.view(4, 3, 1, 1)).view(4, 3)
-    expected = torch.tensor([[100.0, 0.0, 0.0], [0.0, 0.0, 0.0], [53.24, 80.09, 67.20], [32.30, 79.19, -107.86]], dtype=torch.float64)
+    expected = torch.tensor([[100.0, 0.0, 0.0], [0.0, 0.0, 0.0], [53.24, 80.09, 67.20], [32.30, 79.19, -107.86]],
+                            dtype=torch.float64)
     torch.testing.assert_close(lab, expected, rtol=0, atol=0.02)
 
 

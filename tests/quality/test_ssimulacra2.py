@@ -31,6 +31,7 @@ def _reference_score(tmp_path, a: torch.Tensor, b: torch.Tensor) -> float:
 
 @pytest.mark.parametrize("rel", PHOTOS)
 @pytest.mark.parametrize("degradation", sorted(DEGRADATIONS))
+@pytest.mark.data
 def test_matches_reference_on_lfw(tmp_path, rel, degradation):
     photo = _photo(rel)
     distorted = DEGRADATIONS[degradation](photo)
@@ -42,6 +43,7 @@ def test_matches_reference_on_lfw(tmp_path, rel, degradation):
 
 
 @pytest.mark.parametrize("box", [(10, 150, 20, 223), (0, 37, 0, 61), (100, 250, 0, 128), (3, 12, 5, 250)])
+@pytest.mark.data
 def test_matches_reference_on_crops_with_fewer_scales(tmp_path, box):
     """Non-square crops (which border is zero-padded matters), odd sides and crops where the pyramid
     stops early (num_scales < 6, so the later channels take earlier weights)."""
@@ -66,6 +68,7 @@ def test_identical_images_score_100():
     assert ssimulacra2(x, x).tolist() == [100.0, 100.0, 100.0]
 
 
+@pytest.mark.data
 def test_worse_distortion_lower_score():
     photo = _photo(PHOTOS[0])[None]
     scores = [float(ssimulacra2(photo, DEGRADATIONS[name](photo[0])[None])) for name in ("noise4", "noise8")]
@@ -179,6 +182,7 @@ def test_integer_input_rejected():
         ssimulacra2(torch.zeros(1, 3, 16, 16, dtype=torch.uint8), torch.zeros(1, 3, 16, 16, dtype=torch.uint8))
 
 
+@pytest.mark.data
 def test_quantised_inputs_round_trip():
     """The reference reads 8-bit PNGs; the degradations hand back 8-bit levels, so both see one image."""
     photo = _photo(PHOTOS[0])

@@ -2,12 +2,12 @@
 
 import pytest
 import torch
+from video_clips import grey_frames
 
-from p3mask.models.thresholds import match_threshold
 from p3mask.models.base import ARCFACE_112
+from p3mask.models.thresholds import match_threshold
 from p3mask.protect.key import P3Mask
 from p3mask.video.synthetic import write_clip
-from video_clips import grey_frames
 
 
 @pytest.fixture(autouse=True)
@@ -26,8 +26,9 @@ def stranger_key():
     ref = torch.nn.functional.normalize(torch.randn(192, generator=g), dim=0)
     mask = (torch.rand(3, 112, 112, generator=g) * 2 - 1) * 0.05  # a real change: keys with a zero mask are refused
     return P3Mask(mask=mask, epsilon=0.05, frame_size=(112, 112), template=ARCFACE_112,
-                  team=("mobileface",), quality_floor=70.0, quality_min=100.0, quality_mean=100.0, preset="mid", user="nobody",
-                  references={"mobilefacenet": ref}, match_model="mobilefacenet", match_threshold=match_threshold("mobilefacenet"), photos=1)
+                  team=("mobileface",), quality_floor=70.0, quality_min=100.0, quality_mean=100.0, preset="mid",
+                  user="nobody", references={"mobilefacenet": ref}, match_model="mobilefacenet",
+                  match_threshold=match_threshold("mobilefacenet"), photos=1)
 
 
 @pytest.fixture()

@@ -6,13 +6,12 @@ import json
 import av
 import numpy as np
 import pytest
+from video_clips import grey_frames
 
 from p3mask.video.files import protect_video, video_target
 from p3mask.video.io import VideoError, audio_packets, open_video
 from p3mask.video.protector import VideoConfig
 from p3mask.video.synthetic import write_clip
-
-from video_clips import grey_frames
 
 
 def _decoded_audio(path):
@@ -20,6 +19,7 @@ def _decoded_audio(path):
         return np.concatenate([f.to_ndarray() for f in box.decode(audio=0)], axis=1)
 
 
+@pytest.mark.weights
 def test_faceless_clip_passes_through_with_its_audio_bit_for_bit(faceless_clip, stranger_key, tmp_path):
     out = tmp_path / "out"
     summary = protect_video(stranger_key, faceless_clip, out)
@@ -34,9 +34,11 @@ def test_faceless_clip_passes_through_with_its_audio_bit_for_bit(faceless_clip, 
     assert json.loads((out / "still.mp4.json").read_text())["frames"] == 25
     with av.open(str(written)) as box:
         assert box.streams.video[0].codec_context.name == "h264"
-        assert not {k for k in box.metadata if k not in ("major_brand", "minor_version", "compatible_brands", "encoder")}
+        assert not {k for k in box.metadata if k not in ("major_brand", "minor_version", "compatible_brands",
+                                                         "encoder")}
 
 
+@pytest.mark.weights
 def test_container_metadata_is_stripped(tmp_path, stranger_key):
     src = tmp_path / "tagged.mov"
     with av.open(str(src), "w", format="mov") as box:
@@ -54,6 +56,7 @@ def test_container_metadata_is_stripped(tmp_path, stranger_key):
         assert "48.8584" not in tags and "phoneco" not in tags and "home" not in tags
 
 
+@pytest.mark.weights
 def test_webm_is_written_as_matroska_with_its_opus_audio(tmp_path, stranger_key):
     src = write_clip(tmp_path / "clip.webm", grey_frames(12), fps=24, codec="libvpx-vp9", audio_codec="libopus")
     protect_video(stranger_key, src, tmp_path / "out")
@@ -121,6 +124,7 @@ def test_unwritable_output_is_one_clear_error(faceless_clip, stranger_key, tmp_p
         protect_video(stranger_key, faceless_clip, blocker / "out")
 
 
+@pytest.mark.weights
 def test_interrupted_run_leaves_no_partial_file(faceless_clip, stranger_key, tmp_path, monkeypatch):
     from p3mask.video import protector
 
@@ -139,6 +143,7 @@ def test_interrupted_run_leaves_no_partial_file(faceless_clip, stranger_key, tmp
     assert len(calls) == 5 and list(out.iterdir()) == []
 
 
+@pytest.mark.weights
 def test_cli_bad_video_is_one_line_and_non_zero(tmp_path, capsys, stranger_key):
     from p3mask.cli.main import main
 
@@ -160,4 +165,5 @@ def test_cli_video_flags():
     from p3mask.video.command import video_config
 
     assert video_config(args) == VideoConfig(crf=20, max_pixel_rate=600e6, smooth=False)
-    assert build_parser().parse_args(["protect", "--key", "k", "a.mp4", "--out", "o", "--floor-margin", "0"]).floor_margin == 0
+    no_margin = build_parser().parse_args(["protect", "--key", "k", "a.mp4", "--out", "o", "--floor-margin", "0"])
+    assert video_config(no_margin).floor_margin == 0 != VideoConfig().floor_margin  # the flag reaches the config

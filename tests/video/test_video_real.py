@@ -22,7 +22,7 @@ from p3mask.video.io import VideoWriter, audio_packets, decode_frames, open_vide
 from p3mask.video.protector import VideoConfig
 from p3mask.video.synthetic import ClipPlan, make_clip
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.data, pytest.mark.weights]
 QUICK_TEAM = ("mobilefacenet", "mobileface")
 PLAN = ClipPlan()  # 2 s, 320x240, 30 fps: stranger in 30-50% of it, nobody in 75-85%
 
@@ -30,8 +30,6 @@ PLAN = ClipPlan()  # 2 s, 320x240, 30 fps: stranger in 30-50% of it, nobody in 7
 @pytest.fixture(scope="module")
 def material(tmp_path_factory):
     """``(key, key file, clip, photo the clip is made of, the user's affine per frame)``."""
-    if not (data_root() / "lfw").is_dir():
-        pytest.fail(f"LFW data missing: {data_root() / 'lfw'}")
     user, photos = lfw_user_photos()
     torch.manual_seed(0)
     key = learn(photos[:4], get_config("mid", epochs=1, team=QUICK_TEAM), user=user, device="cpu",
@@ -88,7 +86,8 @@ def _reencode(clip, path):
 
 def _landmark_jitter(outcomes, truth):
     """Mean frame-to-frame change of the error against the true landmarks, over consecutive protected frames."""
-    steps = [(o1.landmarks - t1) - (o0.landmarks - t0) for o0, o1, t0, t1 in zip(outcomes, outcomes[1:], truth, truth[1:])
+    steps = [(o1.landmarks - t1) - (o0.landmarks - t0) for o0, o1, t0,
+             t1 in zip(outcomes, outcomes[1:], truth, truth[1:])
              if o0.protected and o1.protected]
     return float(torch.stack(steps).norm(dim=-1).mean())
 
@@ -97,7 +96,8 @@ def test_mask_follows_the_face_not_the_detector_noise(material, tmp_path):
     key, _, clip, photo, affines = material
     detector, matcher = FaceDetector(), load_model(key.match_model)
     base = detector.detect(load_image(photo)).largest().landmarks[0].double()
-    truth = [None if m is None else (torch.from_numpy(m) @ torch.cat([base, torch.ones(5, 1, dtype=base.dtype)], 1).T).T.float()
+    truth = [None if m is None else (torch.from_numpy(m) @ torch.cat([base, torch.ones(5, 1, dtype=base.dtype)],
+                                                                     1).T).T.float()
              for m in affines]
     results = {}
     for smooth in (True, False):

@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from serve_helpers import chromium_path, start_server
 
 

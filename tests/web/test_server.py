@@ -7,7 +7,6 @@ import urllib.request
 
 import pytest
 from PIL import Image
-
 from serve_helpers import lfw_photos, start_server
 
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # the server is local: no proxy

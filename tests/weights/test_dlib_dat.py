@@ -89,7 +89,8 @@ def tiny_net(rng: np.random.Generator) -> tuple[bytes, dict[str, np.ndarray]]:
                 enc_str("relu_"), enc_con(w[c2], zeros(channels, np.float32), 1), enc_affine(ones, ones)]
 
     # details bottom-up, with None where a tag/skip wrapper sits
-    details: list[bytes | None] = [enc_affine(w["aff1"][:4], w["aff1"][4:]), enc_str("relu_"), enc_pool("max_pool_2", 3, 2)]
+    details: list[bytes | None] = [enc_affine(w["aff1"][:4], w["aff1"][4:]), enc_str("relu_"),
+                                   enc_pool("max_pool_2", 3, 2)]
     details += [None] + unit("u0c1", "u0c2", 4, 1) + [enc_str("add_prev_"), enc_str("relu_")]
     details += [None] + unit("u1c1", "u1c2", 8, 2) + [None, None, enc_pool("avg_pool_2", 2, 2),
                                                       enc_str("add_prev_"), enc_str("relu_")]

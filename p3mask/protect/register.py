@@ -26,6 +26,7 @@ import math
 import torch
 import torch.nn.functional as F
 from kornia.filters import gaussian_blur2d
+from torch.optim.adam import adam
 
 from p3mask.face.align import paste_from_crop, warp_to_crop
 
@@ -162,7 +163,8 @@ def _grid_search(image, matrix, mask_hp, grid, margin: int) -> tuple[torch.Tenso
     return compose(candidates[g:g + 1], shift)[0], float(scores[g, dy, dx])
 
 
-def coarse_search(image: torch.Tensor, matrices: torch.Tensor, mask: torch.Tensor, margin: int = SEARCH_MARGIN) -> torch.Tensor:
+def coarse_search(image: torch.Tensor, matrices: torch.Tensor, mask: torch.Tensor,
+                  margin: int = SEARCH_MARGIN) -> torch.Tensor:
     """Best correction per face: every integer shift up to ``margin`` pixels for each of
     :data:`SEARCH_SCALES` x :data:`SEARCH_ANGLES`, then a finer grid (a quarter of the steps) around the
     winner with sub-pixel shifts; returns the corrected ``(N, 2, 3)`` affines."""
@@ -179,20 +181,18 @@ def coarse_search(image: torch.Tensor, matrices: torch.Tensor, mask: torch.Tenso
 
 
 def _adam(objective, params: torch.Tensor, steps: int) -> None:
-    """Minimise ``objective(params)`` in place with Adam (Kingma & Ba, ICLR 2015; betas 0.9/0.999),
-    the step cosine-decayed from :data:`REFINE_LR` to a tenth of it. Written out because importing
-    ``torch.optim`` pulls in ``torch._dynamo`` (seconds on a small machine)."""
-    first, second = torch.zeros_like(params), torch.zeros_like(params)
-    beta1, beta2 = 0.9, 0.999  # Adam's published defaults
+    """Minimise ``objective(params)`` in place with Adam (Kingma & Ba, ICLR 2015; torch's betas 0.9/0.999),
+    the step cosine-decayed from :data:`REFINE_LR` to a tenth of it. torch's functional
+    :func:`torch.optim.adam.adam` does the update: the :class:`torch.optim.Adam` class imports
+    ``torch._dynamo`` on its first step (seconds on a small machine)."""
+    first, second, count = torch.zeros_like(params), torch.zeros_like(params), torch.zeros(())
     for t in range(1, steps + 1):
         p = params.detach().requires_grad_(True)
         with torch.enable_grad():
             (grad,) = torch.autograd.grad(objective(p), p)
-        first.mul_(beta1).add_(grad, alpha=1 - beta1)
-        second.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
         lr = REFINE_LR * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * (t - 1) / steps)))
-        step = (first / (1 - beta1**t)) / ((second / (1 - beta2**t)).sqrt() + 1e-8)
-        params.sub_(lr * step)
+        adam([params], [grad], [first], [second], [], [count], foreach=False, amsgrad=False,
+             beta1=0.9, beta2=0.999, lr=lr, weight_decay=0.0, eps=1e-8, maximize=False)
 
 
 def refine_matrices(

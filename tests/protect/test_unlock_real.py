@@ -9,19 +9,18 @@ import torch
 from p3mask.datasets import load_dataset
 from p3mask.evaluate.quality import face_region
 from p3mask.evaluate.transforms import quantize
-from p3mask.evaluate.unlock import unlock_image
 from p3mask.evaluate.users import split_user
 from p3mask.face.align import align_faces
 from p3mask.face.detect import FaceDetector
 from p3mask.face.image_io import load_image
 from p3mask.models import load_model
-from p3mask.paths import data_root
+from p3mask.models.thresholds import match_threshold
 from p3mask.protect.apply import protect_image
 from p3mask.protect.chameleon import learn
-from p3mask.models.thresholds import match_threshold
 from p3mask.protect.config import get_config
+from p3mask.protect.unlock import unlock_image
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.data, pytest.mark.weights]
 
 TEAM = ("sface",)  # one team model keeps the test short; the key is a real learned mask all the same
 # SFace also picks the user's face in the photos here, with its calibrated threshold.
@@ -30,8 +29,6 @@ THRESHOLDS = {"sface": match_threshold("sface")}
 
 @pytest.fixture(scope="module")
 def setting():
-    if not (data_root() / "lfw").is_dir():
-        pytest.skip("LFW is not in the data root")
     dataset = load_dataset("lfw")
     users = dataset.sample_identities(2, 10, seed=3)
     models = {name: load_model(name) for name in TEAM}
@@ -69,12 +66,10 @@ def test_right_key_restores_wrong_key_does_not(setting):
         right = unlock_image(protected, key, detector=detector)
         other = unlock_image(protected, wrong, detector=detector)
         ref = _embed(sface, clean, landmarks)
-        cos = lambda img: float(_embed(sface, img, landmarks) @ ref)  # noqa: E731
+        cos = [float(_embed(sface, img, landmarks) @ ref) for img in (protected, right.image, other.image)]
         region = face_region(landmarks, clean.shape[-2:], key.template, key.frame_size)[0]
-        err = lambda img: float(((img - clean).abs() * region).sum() / (3 * region.sum()))  # noqa: E731
-        rows.append((cos(protected), cos(right.image), cos(other.image),
-                     float(right.correlations.max()), float(other.correlations.max()),
-                     err(right.image), err(protected)))
+        err = [float(((img - clean).abs() * region).sum() / (3 * region.sum())) for img in (right.image, protected)]
+        rows.append((*cos, float(right.correlations.max()), float(other.correlations.max()), *err))
     assert len(rows) >= 2
     for prot, unlocked, wrong_unlocked, corr_right, corr_wrong, err_unlocked, err_protected in rows:
         assert unlocked > 0.95, rows  # the face is the clean face again, for the recogniser
