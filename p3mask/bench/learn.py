@@ -126,7 +126,7 @@ def paste_quality_flops(data: TrainingSet, to_frame: torch.Tensor, config: Chame
         delta = torch.zeros(3, *config.frame_size, device=data.regions.device, requires_grad=True)
         regions, valid = data.regions[idx], data.valid[idx]
 
-        def step():
+        def step(delta=delta, idx=idx, regions=regions, valid=valid):
             pasted, cover = paste_from_crop(delta.expand(len(idx), -1, -1, -1), to_frame[idx], regions.shape[-2:])
             protected = (regions + pasted * cover * valid).clamp(0, 1)
             perceptual(protected, idx).mean().backward()

@@ -109,10 +109,10 @@ def run_protect(root=None, user: str | None = None, photos: int | None = None, k
         protect_image(loaded, images[0], matcher=matcher, detections=detector.detect(images[0]))  # warm-up
         detect_ms, apply_ms, faces, protected, weakened = [], [], 0, 0, 0
         for image in images:
-            detections, ms = _timed(lambda: detector.detect(image), repeat)
+            detections, ms = _timed(lambda image=image: detector.detect(image), repeat)
             detect_ms.append(ms)
-            (_, report), ms = _timed(lambda: protect_image(loaded, image, matcher=matcher, detections=detections),
-                                     repeat)
+            (_, report), ms = _timed(lambda image=image, found=detections: protect_image(loaded, image, matcher=matcher,
+                                                                                         detections=found), repeat)
             apply_ms.append(ms)
             faces += len(detections)
             protected += report.protected > 0

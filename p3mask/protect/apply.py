@@ -26,15 +26,16 @@ from pathlib import Path
 
 import torch
 
+from p3mask.atomic import WriteError
+from p3mask.checks import check_photo
 from p3mask.face.align import align_faces, estimate_similarity, paste_from_crop
 from p3mask.face.detect import Detections, FaceDetector
-from p3mask.atomic import WriteError
-from p3mask.face.image_io import ImageInfo, ImageLoadError, load_image_with_info, save_image, same_file, scan_inputs
+from p3mask.face.image_io import ImageInfo, ImageLoadError, load_image_with_info, same_file, save_image, scan_inputs
 from p3mask.models import load_model
 from p3mask.models.base import FaceRecognizer
-from p3mask.protect.floor import strongest_within_floor
 from p3mask.models.thresholds import doubt_threshold as calibrated_doubt_threshold
 from p3mask.protect.face_choice import FaceIndexError, FacePolicy, choose_faces
+from p3mask.protect.floor import strongest_within_floor
 from p3mask.protect.key import P3Mask
 from p3mask.protect.ssim import WINDOW_SIZE, FixedReferenceSSIM
 from p3mask.quality import SSIMULACRA2Reference, changed_box, face_in_context
@@ -167,13 +168,6 @@ def _doubt_threshold(key: P3Mask, given: float | None) -> float:
     return min(float(given), key.match_threshold)
 
 
-def _check_image(image: torch.Tensor) -> None:
-    if not isinstance(image, torch.Tensor) or not image.is_floating_point():
-        raise TypeError(f"expected a float torch.Tensor in [0,1], got {type(image).__name__}")
-    if image.ndim != 3 or image.shape[0] != 3:
-        raise ValueError(f"expected (3,H,W) RGB in [0,1], got {tuple(image.shape)}")
-
-
 @torch.no_grad()
 def face_scores(
     matcher: FaceRecognizer, reference: torch.Tensor, image: torch.Tensor, landmarks: torch.Tensor
@@ -220,7 +214,7 @@ def protect_image(
         ``(protected, report)``: a new ``(3, H, W)`` tensor (the input is not modified) and a
         :class:`ProtectReport`.
     """
-    _check_image(image)
+    check_photo(image, in_range=False)
     if detections is None:
         detections = (detector or FaceDetector()).detect(image)
     protected = image.detach().clone()

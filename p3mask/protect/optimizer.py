@@ -47,8 +47,8 @@ from p3mask.protect.floor import strongest_within_floor
 from p3mask.protect.focal import failure_matrix, select_team
 from p3mask.protect.penalty import AdaptivePenalty
 from p3mask.protect.trainset import TrainingSet
-from p3mask.quality import SSIMULACRA2Reference, changed_box
 from p3mask.protect.unlink import unlinkability_loss
+from p3mask.quality import SSIMULACRA2Reference, changed_box
 
 logger = logging.getLogger(__name__)
 

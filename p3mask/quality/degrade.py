@@ -17,13 +17,14 @@ from collections.abc import Callable
 
 import torch
 
-from p3mask.evaluate.transforms import check_photo, jpeg, quantize
+from p3mask.checks import check_photo
+from p3mask.evaluate.transforms import jpeg, quantize
 
 
 def gaussian_noise(image: torch.Tensor, sigma: float, seed: int = 0) -> torch.Tensor:
     """Add i.i.d. Gaussian noise of standard deviation ``sigma`` (in [0, 1] units) to every channel,
     clip and quantise; ``seed`` makes it repeatable."""
-    check_photo(image)
+    check_photo(image, in_range=False)
     if sigma < 0:
         raise ValueError(f"sigma must be >= 0, got {sigma}")
     noise = torch.randn(image.shape, generator=torch.Generator().manual_seed(seed)).to(image)
@@ -33,7 +34,7 @@ def gaussian_noise(image: torch.Tensor, sigma: float, seed: int = 0) -> torch.Te
 def colour_shift(image: torch.Tensor, amplitude: float = 8.0 / 255.0) -> torch.Tensor:
     """A low-frequency colour cast: red raised towards the left, blue towards the top, by up to
     ``amplitude``, in one smooth half-period across the photo (what a colour-shifting mask looks like)."""
-    check_photo(image)
+    check_photo(image, in_range=False)
     _, h, w = image.shape
     xs = torch.cos(torch.linspace(0.0, math.pi, w, dtype=image.dtype, device=image.device))
     ys = torch.cos(torch.linspace(0.0, math.pi, h, dtype=image.dtype, device=image.device))

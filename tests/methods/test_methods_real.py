@@ -13,6 +13,7 @@ from p3mask.methods import get_method
 from p3mask.methods.photo_face import FRAME_SIZE, FRAME_TEMPLATE
 from p3mask.models import load_models
 from p3mask.protect.config import DEFAULT_POOL
+from p3mask.protect.floor import TOLERANCE
 from p3mask.recognition import FacePipeline
 
 pytestmark = [pytest.mark.slow, pytest.mark.data, pytest.mark.weights]
@@ -69,9 +70,9 @@ def test_method_lowers_similarity_within_budget(setting, name):
     outside = (region[0, 0] == 0) & torch.ones_like(region[0, 0], dtype=torch.bool)
     assert torch.equal(protected[:, outside], clean[:, outside])  # only the face frame changes
     if name in ("fawkes", "lowkey"):  # per-photo calibration holds the budget on this very photo
-        assert TARGET - 0.01 <= quality.ssimulacra2_face <= TARGET + 0.2
+        assert TARGET - 0.01 <= quality.ssimulacra2_face <= TARGET + TOLERANCE  # the floor search's band
     elif name == "opom":  # calibrated on the training photos; one fixed mask, so a new photo's quality varies
-        assert TARGET <= method.quality_train <= TARGET + 0.2
+        assert TARGET <= method.quality_train <= TARGET + TOLERANCE
         assert 0.0 < quality.ssimulacra2_face < 100.0
         assert float(method.mask.abs().max()) <= method.bound + 1e-6 < method.epsilon * 2  # calibrated L-inf bound
     else:  # Chameleon's mid preset keeps its SSIM floor on every photo
