@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from dataclasses import dataclass, field, replace
 
 from p3mask.batch.jobs import UserJob
@@ -47,6 +48,9 @@ class UserOutcome:
         photos: photos learned from; photos_skipped: photos of the folder not used.
         team: the key's team; quality_min, quality_mean: its SSIMULACRA2 on the training photos.
         worker: ``host:pid`` of the worker that learned it.
+        started, finished: when the worker took and ended the user (Unix time, seconds).
+        cpu_seconds: CPU time the worker process spent on it (below finished - started when it waited
+            for a core).
     """
 
     user: str
@@ -60,6 +64,9 @@ class UserOutcome:
     quality_min: float | None = None
     quality_mean: float | None = None
     worker: str | None = None
+    started: float | None = None
+    finished: float | None = None
+    cpu_seconds: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -93,14 +100,16 @@ class UserLearner:
 
         Any error of one user (no readable photo, no face, a bug) is that user's failure: the batch goes on.
         """
-        base = UserOutcome(job.user, str(job.key), "failed", worker=worker_name())
+        base = UserOutcome(job.user, str(job.key), "failed", worker=worker_name(), started=time.time())
+        cpu = time.process_time()
         try:
             result = learn([job.photos], self.settings.config, user=job.user, device=self.device,
                            seed=self.settings.seed, progress=False, models=self.models, detector=self.detector)
         except Exception as exc:  # noqa: BLE001 - one user's failure must not stop the others
             logger.info("learning %s failed", job.user, exc_info=True)
-            return replace(base, error=f"{type(exc).__name__}: {exc}" if not isinstance(exc, ValueError) else str(exc)), None
+            error = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+            return replace(base, error=error, finished=time.time(), cpu_seconds=time.process_time() - cpu), None
         key = result.key
         return replace(base, status="learned", seconds=result.seconds, photos=len(result.photos),
                        photos_skipped=len(result.skipped), team=tuple(key.team), quality_min=key.quality_min,
-                       quality_mean=key.quality_mean), key
+                       quality_mean=key.quality_mean, finished=time.time(), cpu_seconds=time.process_time() - cpu), key

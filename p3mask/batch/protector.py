@@ -58,6 +58,9 @@ class PhotoOutcome:
         notes: what the copy lost or had removed.
         seconds: wall seconds of each stage done (:data:`STAGES`).
         worker: ``host:pid`` of the worker.
+        started, finished: when the worker took and ended the photo (Unix time, seconds).
+        cpu_seconds: CPU time the worker process spent on it (below finished - started when it waited
+            for a core).
     """
 
     source: str
@@ -69,6 +72,9 @@ class PhotoOutcome:
     notes: tuple[str, ...] = ()
     seconds: dict = field(default_factory=dict)
     worker: str | None = None
+    started: float | None = None
+    finished: float | None = None
+    cpu_seconds: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -122,12 +128,15 @@ class PhotoProtector:
     def __call__(self, job: PhotoJob) -> PhotoOutcome:
         """Protect one photo into ``job.target``; any error is this photo's failure (the batch goes on)."""
         seconds: dict[str, float] = {}
-        base = PhotoOutcome(str(job.source), job.user, None, "failed", seconds=seconds, worker=worker_name())
+        base = PhotoOutcome(str(job.source), job.user, None, "failed", seconds=seconds, worker=worker_name(),
+                            started=time.time())
+        cpu = time.process_time()
         try:
-            return self._protect(job, base, seconds)
+            outcome = self._protect(job, base, seconds)
         except Exception as exc:  # noqa: BLE001 - one photo's failure must not stop the others
             logger.info("protecting %s failed", job.source, exc_info=True)
-            return replace(base, error=f"{type(exc).__name__}: {exc}")
+            outcome = replace(base, error=f"{type(exc).__name__}: {exc}")
+        return replace(outcome, finished=time.time(), cpu_seconds=time.process_time() - cpu)
 
     def _protect(self, job: PhotoJob, base: PhotoOutcome, seconds: dict[str, float]) -> PhotoOutcome:
         s = self.settings
