@@ -8,12 +8,11 @@ owner-only, read back), so that keys are written in one place whichever machine 
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import time
 from dataclasses import dataclass, field, replace
 
 from p3mask.batch.jobs import UserJob
+from p3mask.batch.record import WorkRecord, worker_name
 from p3mask.face.detect import FaceDetector
 from p3mask.models import load_model
 from p3mask.protect.chameleon import learn, resolve_device
@@ -21,10 +20,6 @@ from p3mask.protect.config import ChameleonConfig, get_config
 from p3mask.protect.key import P3Mask
 
 logger = logging.getLogger(__name__)
-
-# Outcome states of a user (and of a photo, in p3mask.batch.protector).
-DONE_STATES = ("learned", "skipped")
-
 
 @dataclass(frozen=True)
 class LearnSettings:
@@ -36,7 +31,7 @@ class LearnSettings:
 
 
 @dataclass(frozen=True)
-class UserOutcome:
+class UserOutcome(WorkRecord):
     """What became of one user.
 
     Attributes:
@@ -47,11 +42,10 @@ class UserOutcome:
         seconds: learning wall time (loading the photos included, the models not).
         photos: photos learned from; photos_skipped: photos of the folder not used.
         team: the key's team; quality_min, quality_mean: its SSIMULACRA2 on the training photos.
-        worker: ``host:pid`` of the worker that learned it.
-        started, finished: when the worker took and ended the user (Unix time, seconds).
-        cpu_seconds: CPU time the worker process spent on it (below finished - started when it waited
-            for a core).
+        worker, started, finished, cpu_seconds: see :class:`WorkRecord`.
     """
+
+    DONE = ("learned", "skipped")
 
     user: str
     key: str
@@ -63,20 +57,6 @@ class UserOutcome:
     team: tuple[str, ...] = ()
     quality_min: float | None = None
     quality_mean: float | None = None
-    worker: str | None = None
-    started: float | None = None
-    finished: float | None = None
-    cpu_seconds: float | None = None
-
-    @property
-    def ok(self) -> bool:
-        """True when the user has a valid key (learned now or before)."""
-        return self.status in DONE_STATES
-
-
-def worker_name() -> str:
-    """``host:pid`` of this process, to tell workers apart in a summary."""
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 class UserLearner:

@@ -9,6 +9,9 @@ OpenCV threads (default 1: on a machine of C cores, C one-thread workers use it 
 from __future__ import annotations
 
 import multiprocessing
+import os
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import TypeVar
@@ -22,6 +25,7 @@ Job = TypeVar("Job")
 Settings = TypeVar("Settings")
 
 _WORKER: Callable | None = None  # the worker object of a pool process
+_PARENT_POLL_SECONDS = 1.0  # how often a pool process checks that the batch's process is still there
 
 
 def set_threads(threads: int) -> None:
@@ -30,8 +34,16 @@ def set_threads(threads: int) -> None:
     cv2.setNumThreads(int(threads))
 
 
+def _exit_with_parent(parent: int) -> None:
+    """End this worker process when the process that runs the batch is gone (killed): its work would be lost."""
+    while os.getppid() == parent:
+        time.sleep(_PARENT_POLL_SECONDS)
+    os._exit(1)
+
+
 def _start_worker(make_worker: Callable, settings, threads: int) -> None:
     global _WORKER
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     set_threads(threads)
     _WORKER = make_worker(settings)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from p3mask.atomic import WriteError
 from p3mask.batch.jobs import PhotoJob, key_path
-from p3mask.batch.learner import worker_name
+from p3mask.batch.record import WorkRecord, worker_name
 from p3mask.face.detect import FaceDetector
 from p3mask.face.image_io import ImageLoadError, encode_image, load_image_with_info, write_encoded
 from p3mask.models import load_model
@@ -45,7 +45,7 @@ class ProtectSettings:
 
 
 @dataclass(frozen=True)
-class PhotoOutcome:
+class PhotoOutcome(WorkRecord):
     """What became of one photo.
 
     Attributes:
@@ -57,11 +57,10 @@ class PhotoOutcome:
         faces: per face: index, box, score, protected, reason, ssimulacra2, ssim, strength.
         notes: what the copy lost or had removed.
         seconds: wall seconds of each stage done (:data:`STAGES`).
-        worker: ``host:pid`` of the worker.
-        started, finished: when the worker took and ended the photo (Unix time, seconds).
-        cpu_seconds: CPU time the worker process spent on it (below finished - started when it waited
-            for a core).
+        worker, started, finished, cpu_seconds: see :class:`WorkRecord`.
     """
+
+    DONE = ("protected", "skipped")
 
     source: str
     user: str | None
@@ -71,20 +70,6 @@ class PhotoOutcome:
     faces: tuple[dict, ...] = ()
     notes: tuple[str, ...] = ()
     seconds: dict = field(default_factory=dict)
-    worker: str | None = None
-    started: float | None = None
-    finished: float | None = None
-    cpu_seconds: float | None = None
-
-    @property
-    def ok(self) -> bool:
-        """True when the photo has its protected copy (written now or before)."""
-        return self.status in ("protected", "skipped")
-
-    @property
-    def failed(self) -> bool:
-        """True when the photo was meant to be protected and has no copy."""
-        return self.status == "failed"
 
 
 def face_rows(report: ProtectReport | None) -> tuple[dict, ...]:

@@ -83,6 +83,18 @@ def _remove_unfinished(targets) -> None:
                        ", ".join(str(p) for p in leftovers))
 
 
+def _collector(on_outcome: Callable | None) -> tuple[list, Callable]:
+    """A list of outcomes and the function that adds one and reports it (``on_outcome``) at once."""
+    outcomes: list = []
+
+    def done(outcome) -> None:
+        outcomes.append(outcome)
+        if on_outcome:
+            on_outcome(outcome)
+
+    return outcomes, done
+
+
 _REFUSED_STATUS = {"done": "skipped", "ignored": "ignored", "failed": "failed"}
 
 
@@ -102,13 +114,7 @@ def learn_many(users_dir, keys_dir, settings: LearnSettings, options: BackendOpt
         ValueError: a bad folder or option; p3mask.atomic.WriteError: ``keys_dir`` cannot be written.
     """
     plan = plan_users(users_dir, keys_dir, settings.config, overwrite)
-    outcomes: list[UserOutcome] = []
-
-    def done(outcome: UserOutcome) -> None:
-        outcomes.append(outcome)
-        if on_outcome:
-            on_outcome(outcome)
-
+    outcomes, done = _collector(on_outcome)
     for refusal in plan.refusals:
         done(_user_refusal(refusal))
     if not plan.jobs:
@@ -152,13 +158,7 @@ def protect_many(photos, out_dir, settings: ProtectSettings, options: BackendOpt
         ValueError: a bad folder, manifest or option.
     """
     plan = plan_photos(photos, out_dir, settings.overwrite)
-    outcomes: list[PhotoOutcome] = []
-
-    def done(outcome: PhotoOutcome) -> None:
-        outcomes.append(outcome)
-        if on_outcome:
-            on_outcome(outcome)
-
+    outcomes, done = _collector(on_outcome)
     for r in plan.refusals:
         done(PhotoOutcome(r.name, r.user, str(r.target) if r.state == "done" else None, _REFUSED_STATUS[r.state],
                           error=None if r.state == "done" else r.why))
@@ -192,4 +192,4 @@ def summary(command: str, outcomes: Sequence[UserOutcome] | Sequence[PhotoOutcom
 
 def exit_status(outcomes: Sequence[UserOutcome] | Sequence[PhotoOutcome]) -> int:
     """0 when every user or photo meant to be done is done (and there was one), else 1."""
-    return 0 if any(o.ok for o in outcomes) and not any(o.status == "failed" for o in outcomes) else 1
+    return 0 if any(o.ok for o in outcomes) and not any(o.failed for o in outcomes) else 1

@@ -1,7 +1,9 @@
 """Throughput of the batch commands: ``p3mask bench scale``.
 
 N LFW users (the first, sorted, with enough photos) each give ``train_photos`` photos to learn from and
-``photos`` others to protect, linked (not copied) into a temporary folder. Then:
+``photos`` others to protect, linked (not copied) into a temporary folder (with ``upscale`` K > 1 the
+photos to protect are K-times enlarged JPEG copies: a 250x250 LFW photo becomes K*250 pixels a side,
+the face with it, as in a phone photo taken close). Then:
 
 1. ``learn-many`` with ``workers`` workers: keys per minute, overall and per worker;
 2. ``protect-many`` with 1 worker, then with ``workers`` workers (the same photos, fresh output
@@ -25,6 +27,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from PIL import Image
+
 from p3mask.batch.learner import LearnSettings
 from p3mask.batch.protector import STAGES, ProtectSettings
 from p3mask.batch.runner import BackendOptions, learn_many, protect_many
@@ -35,14 +39,23 @@ from p3mask.protect.config import ChameleonConfig
 TARGET_SPEEDUP = 1.7  # the issue: protect throughput with 2 workers >= 1.7x one worker's (2-core machine)
 
 
-def lay_out_users(root, users: int, train_photos: int, photos: int, folder: Path) -> list[str]:
-    """Link the users' photos into ``folder/users/<user>/`` (to learn) and ``folder/photos/<user>/`` (to protect).
+def _enlarge(source: Path, target: Path, factor: int) -> None:
+    """Write ``source`` enlarged ``factor`` times (Lanczos) as a JPEG of quality 95: a bigger photo of the same face."""
+    with Image.open(source) as im:
+        im.convert("RGB").resize((im.width * factor, im.height * factor), Image.Resampling.LANCZOS).save(
+            target, format="JPEG", quality=95)
+
+
+def lay_out_users(root, users: int, train_photos: int, photos: int, folder: Path, upscale: int = 1) -> list[str]:
+    """Link the users' photos into ``folder/users/<user>/`` (to learn) and ``folder/photos/<user>/`` (to protect);
+    with ``upscale`` > 1 the photos to protect are enlarged copies instead (see :func:`_enlarge`).
 
     Raises:
         ValueError: fewer than ``users`` LFW identities have ``train_photos + photos`` photos.
     """
-    if min(users, train_photos, photos) < 1:
-        raise ValueError(f"users, train photos and photos must be >= 1, got {users}, {train_photos}, {photos}")
+    if min(users, train_photos, photos, upscale) < 1:
+        raise ValueError(f"users, train photos, photos and upscale must be >= 1, got {users}, {train_photos}, "
+                         f"{photos}, {upscale}")
     lfw = load_lfw(root)
     chosen = lfw.with_at_least(train_photos + photos)[:users]
     if len(chosen) < users:
@@ -52,7 +65,10 @@ def lay_out_users(root, users: int, train_photos: int, photos: int, folder: Path
         for sub, part in (("users", files[:train_photos]), ("photos", files[train_photos:train_photos + photos])):
             (folder / sub / user).mkdir(parents=True)
             for path in part:
-                (folder / sub / user / Path(path).name).symlink_to(Path(path).resolve())
+                if sub == "photos" and upscale > 1:
+                    _enlarge(Path(path), folder / sub / user / Path(path).name, upscale)
+                else:
+                    (folder / sub / user / Path(path).name).symlink_to(Path(path).resolve())
     return chosen
 
 
@@ -132,7 +148,8 @@ def _overhead(ray: dict, local: dict) -> dict:
 
 
 def run_scale(root=None, users: int = 4, photos: int = 10, train_photos: int = 5, backend: str = "local",
-              workers: int = 2, threads: int = 1, config: ChameleonConfig | None = None, seed: int = 0) -> dict:
+              workers: int = 2, threads: int = 1, config: ChameleonConfig | None = None, seed: int = 0,
+              upscale: int = 1) -> dict:
     """Measure the batch commands' throughput (see the module docstring); a JSON-ready dict.
 
     Raises:
@@ -143,7 +160,7 @@ def run_scale(root=None, users: int = 4, photos: int = 10, train_photos: int = 5
     machine = machine_info()
     with tempfile.TemporaryDirectory(prefix="p3mask-scale-") as tmp:
         folder = Path(tmp)
-        chosen = lay_out_users(root, users, train_photos, photos, folder)
+        chosen = lay_out_users(root, users, train_photos, photos, folder, upscale)
         out = {"learn": {"local": _learn(folder, settings, many, "keys_local")}}
         out["protect"] = {"local_1": _protect(folder, "keys_local", one, "out_local_1"),
                           "local": _protect(folder, "keys_local", many, "out_local")}
@@ -158,7 +175,7 @@ def run_scale(root=None, users: int = 4, photos: int = 10, train_photos: int = 5
     machine["load_average_after"] = machine_info()["load_average"]
     return {
         "benchmark": "scale", "dataset": "lfw", "users": chosen, "train_photos": train_photos, "photos": photos,
-        "backend": backend, "workers": workers, "threads": threads, "preset": settings.config.preset,
+        "upscale": upscale, "backend": backend, "workers": workers, "threads": threads, "preset": settings.config.preset,
         "epochs": settings.config.epochs, "team": list(settings.config.team or ()), "seed": seed, **out,
         "speedup": {"workers": workers, "steady": speedup,
                     # derived, not measured: the speed-up if each worker had a core to itself (CPU time per photo)

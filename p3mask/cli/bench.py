@@ -325,6 +325,8 @@ def _add_scale(kinds: argparse._SubParsersAction) -> None:
     scale.add_argument("--users", type=int, default=4, metavar="N", help="LFW users (default 4)")
     scale.add_argument("--photos", type=int, default=10, metavar="M", help="photos protected per user (default 10)")
     scale.add_argument("--train-photos", type=int, default=5, metavar="T", help="photos learned from per user (default 5)")
+    scale.add_argument("--upscale", type=int, default=1, metavar="K", help="protect K-times enlarged copies of the "
+                       "photos (e.g. 8: 2000x2000; default 1: LFW's 250x250)")
     scale.add_argument("--backend", choices=["local", "ray"], default="local",
                        help="ray: also run on a local Ray and report its overhead against local (default local)")
     scale.add_argument("--workers", type=int, default=2, metavar="W", help="workers of the batch runs (default 2)")
@@ -344,7 +346,8 @@ def _per_s(value) -> str:
 
 def scale_summary(r: dict) -> list[str]:
     """Lines printed by ``p3mask bench scale``."""
-    lines = [f"{len(r['users'])} LFW users, {r['train_photos']} photos learned from and {r['photos']} protected each; "
+    size = f" ({r['upscale']}x enlarged)" if r.get("upscale", 1) > 1 else ""
+    lines = [f"{len(r['users'])} LFW users, {r['train_photos']} photos learned from and {r['photos']} protected{size} each; "
              f"{r['preset']}, {r['epochs']} epochs; {r['workers']} workers x {r['threads']} thread(s); load average "
              f"{r['machine']['load_average']} -> {r['machine']['load_average_after']}"]
     for backend, x in r["learn"].items():
@@ -376,6 +379,6 @@ def run_scale_cmd(args: argparse.Namespace) -> int:
     def measure() -> dict:
         config = get_config(args.preset, epochs=args.epochs, team=parse_team(args.team))
         return run_scale(args.root, args.users, args.photos, args.train_photos, args.backend, args.workers,
-                         args.threads, config, args.seed)
+                         args.threads, config, args.seed, args.upscale)
 
     return check_json("scale", args) or run_timing("scale", measure, scale_summary, args.json, overwrite=args.overwrite)

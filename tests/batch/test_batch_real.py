@@ -116,7 +116,8 @@ def test_local_batch_gives_the_single_calls_keys_and_copies(dirs, single, local_
     assert {k: v for k, v in _digests(copies).items() if not k.endswith(".json")} == _digests(out)
     record = _summary(copies, "protect-many")
     assert record["counts"] == {"protected": USERS * TEST}
-    assert len({p["worker"] for p in record["photos"]}) == 2
+    workers = {p["worker"] for p in record["photos"]}  # pool processes (one may take all on a busy machine)
+    assert 1 <= len(workers) <= 2 and not any(w.endswith(f":{os.getpid()}") for w in workers)
     assert all(set(p["seconds"]) == {"decode", "detect", "apply", "encode", "write"} for p in record["photos"])
 
 
