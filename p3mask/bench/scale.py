@@ -16,15 +16,19 @@ the face with it, as in a phone photo taken close). Then:
 Rates are given three ways (:func:`rates`): over the whole call's wall time (worker start, model
 loading and Ray's start included), in steady state (over the span from the first item a worker took to
 the last one it ended, from the workers' own timestamps), and per worker (items per busy second).
-Every worker uses ``threads`` torch/OpenCV threads.
+Every worker uses ``threads`` torch/OpenCV threads. Before the runs, :func:`core_probe` measures how
+many cores the machine gives 1 and ``workers`` busy processes at that moment (a machine shared with
+other jobs gives fewer than it has).
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import statistics
 import tempfile
 import time
 from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from PIL import Image
@@ -112,6 +116,25 @@ def cost_split(outcomes) -> dict:
     return {"ms_per_photo": means, "total_ms_per_photo": sum(v for v in means.values() if v is not None)}
 
 
+def _burn(cpu_seconds: float) -> float:
+    """Spin for ``cpu_seconds`` of CPU time; return the wall seconds it took."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    while time.process_time() - cpu < cpu_seconds:
+        pass
+    return time.perf_counter() - wall
+
+
+def core_probe(workers: int, cpu_seconds: float = 1.0) -> dict:
+    """How many cores this machine gives ``workers`` processes at once right now: each spins for
+    ``cpu_seconds`` of CPU; the sum of CPU over wall is the cores they got (``workers`` on an idle machine).
+    A control for the speed-up figures: it has no p3mask work in it."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        walls = list(pool.map(_burn, [cpu_seconds] * workers))
+    return {"workers": workers, "cpu_seconds_each": cpu_seconds, "wall_seconds": walls,
+            "cores_given": sum(cpu_seconds / w for w in walls)}
+
+
 def _per_minute(value: float | None) -> float | None:
     return 60 * value if value is not None else None
 
@@ -158,6 +181,7 @@ def run_scale(root=None, users: int = 4, photos: int = 10, train_photos: int = 5
     settings = LearnSettings(config or ChameleonConfig(), seed, "cpu")
     many, one = BackendOptions("local", workers, threads), BackendOptions("local", 1, threads)
     machine = machine_info()
+    machine["core_probe"] = [core_probe(1), core_probe(workers)]
     with tempfile.TemporaryDirectory(prefix="p3mask-scale-") as tmp:
         folder = Path(tmp)
         chosen = lay_out_users(root, users, train_photos, photos, folder, upscale)

@@ -46,3 +46,12 @@ def test_bench_scale_cli_short_run(tmp_path, capsys):
     assert r["speedup"]["steady"] == pytest.approx(r["protect"]["local"]["per_second_steady"]
                                                    / r["protect"]["local_1"]["per_second_steady"])
     assert "2 workers vs 1" in capsys.readouterr().out
+
+
+@pytest.mark.slow  # spawns two processes that import torch
+def test_core_probe_counts_the_cores_busy_processes_got():
+    from p3mask.bench.scale import core_probe
+
+    probe = core_probe(2, cpu_seconds=0.2)
+    assert probe["workers"] == 2 and len(probe["wall_seconds"]) == 2
+    assert 0.0 < probe["cores_given"] <= 2.0 + 1e-6  # CPU time never runs ahead of the wall clock
