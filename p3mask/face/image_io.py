@@ -340,19 +340,10 @@ class EncodedImage:
     size: tuple[int, int]
 
 
-def encode_image(
-    image: torch.Tensor,
-    path: str | os.PathLike,
-    like: ImageInfo | None = None,
-    jpeg_quality: int = 95,
-    keep_metadata: bool = False,
-) -> EncodedImage:
-    """Encode a ``(3, H, W)`` RGB [0, 1] tensor in memory as :func:`save_image` writes it to ``path``.
-
-    Args and errors: those of :func:`save_image` (the format comes from ``like``, else from ``path``'s
-    suffix; nothing is written).
-    """
-    path = Path(path)
+def _prepared(
+    image: torch.Tensor, path: Path, like: ImageInfo | None, jpeg_quality: int, keep_metadata: bool
+) -> tuple[Image.Image, str, dict]:
+    """The 8-bit picture, its format and Pillow's save options, as :func:`save_image` writes ``image`` to ``path``."""
     if not 1 <= int(jpeg_quality) <= 100:
         raise ValueError(f"jpeg_quality must be in 1..100, got {jpeg_quality}")
     x = _check_save_tensor(image)
@@ -370,6 +361,23 @@ def encode_image(
             options["exif"] = exif
         if like.icc_profile:
             options["icc_profile"] = like.icc_profile
+    return im, fmt, options
+
+
+def encode_image(
+    image: torch.Tensor,
+    path: str | os.PathLike,
+    like: ImageInfo | None = None,
+    jpeg_quality: int = 95,
+    keep_metadata: bool = False,
+) -> EncodedImage:
+    """Encode a ``(3, H, W)`` RGB [0, 1] tensor in memory, byte for byte as :func:`save_image` writes it
+    to ``path``; :func:`write_encoded` then writes it.
+
+    Args and errors: those of :func:`save_image` (the format comes from ``like``, else from ``path``'s
+    suffix; nothing is written).
+    """
+    im, fmt, options = _prepared(image, Path(path), like, jpeg_quality, keep_metadata)
     buffer = io.BytesIO()
     im.save(buffer, format=fmt, **options)
     return EncodedImage(buffer.getvalue(), fmt, im.size)
@@ -399,9 +407,9 @@ def save_image(
 ) -> Path:
     """Write a ``(3, H, W)`` RGB [0, 1] tensor with :func:`p3mask.atomic.atomic_path`.
 
-    The file is encoded (:func:`encode_image`), written beside ``path``, flushed, decoded again in
-    full (format and size checked) and only then moved into place (:func:`write_encoded`); an
-    existing ``path`` is never replaced unless ``overwrite``.
+    The file is written beside ``path``, flushed, decoded again in full (format and size checked)
+    and only then moved into place; an existing ``path`` is never replaced unless ``overwrite``.
+    (:func:`encode_image` and :func:`write_encoded` do the same in two steps.)
 
     Args:
         image: ``(3, H, W)`` float tensor in [0, 1]; rounded to 8 bits.
@@ -426,8 +434,10 @@ def save_image(
     path = Path(path)
     if like is not None and not overwrite_source and same_file(path, like.path):
         raise ValueError(f"{path.name}: refusing to overwrite the source photo")
-    encoded = encode_image(image, path, like, jpeg_quality, keep_metadata)
-    return write_encoded(encoded, path, overwrite)
+    im, fmt, options = _prepared(image, path, like, jpeg_quality, keep_metadata)
+    with atomic_path(path, overwrite=overwrite, verify=_verifier(fmt, im.size)) as tmp:
+        im.save(tmp, format=fmt, **options)
+    return path
 
 
 # Folders a walk never enters: p3mask's own learning artefacts (see p3mask.cli.learn), so that
