@@ -358,12 +358,14 @@ def scale_summary(r: dict) -> list[str]:
     for run, x in r["protect"].items():
         ms = ", ".join(f"{k} {v:.1f}" for k, v in x["ms_per_photo"].items() if v is not None)
         lines.append(f"protect {run:<8} {x['protected']} photos, {x['workers']} worker(s), {x['wall_seconds']:.1f} s: "
-                     f"{_per_s(x['per_second_wall'])} photos/s overall (steady {_per_s(x['per_second_steady'])}), "
+                     f"{_per_s(x['per_second_wall'])} photos/s overall (steady {_per_s(x['per_second_steady'])}, all at work "
+                     f"{_per_s(x['per_second_all_busy'])}), "
                      f"{_per_s(x['per_second_per_worker'])} per worker; "
                      f"ms/photo {ms}; CPU {x['cpu_seconds_per_item'] * 1000:.0f} ms/photo, "
                      f"{x['cpu_share_while_busy']:.0%} of busy time on a core")
     sp = r["speedup"]
-    lines.append(f"{sp['workers']} workers vs 1: {_per_s(sp['steady'])}x steady, {_per_s(sp['wall'])}x wall (target >= "
+    lines.append(f"{sp['workers']} workers vs 1: {_per_s(sp['all_busy'])}x while all were at work, "
+                 f"{_per_s(sp['steady'])}x steady, {_per_s(sp['wall'])}x wall (target >= "
                  f"{sp['target']}x: {'met' if sp['met'] else 'NOT met'}); with a core per worker (from CPU time per "
                  f"photo, derived) {_per_s(sp['core_per_worker'])}x")
     for kind, o in r.get("ray_overhead", {}).items():

@@ -23,6 +23,9 @@ def test_rates_from_worker_timestamps():
     assert r["per_worker"]["w1"] == {"items": 2, "busy_seconds": 2.0, "per_second_busy": 1.0}
     assert r["per_second_per_worker"] == pytest.approx((1.0 + 1 / 3.5) / 2)
     assert r["cpu_share_while_busy"] == pytest.approx(2.0 / 5.5)
+    # every worker at work from 10.5 (w2's first start) to 12.0 (w1's last end): only w1's second photo
+    assert r["all_busy_seconds"] == pytest.approx(1.5) and r["all_busy_items"] == 1
+    assert r["per_second_all_busy"] == pytest.approx(1 / 1.5)
 
 
 def test_cost_split_means_each_stage_over_the_photos_that_reached_it():
