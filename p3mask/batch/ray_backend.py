@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from p3mask.batch.jobs import PhotoJob, UserJob
@@ -86,7 +86,9 @@ def learn_on_ray(settings: LearnSettings, jobs: Sequence[UserJob], cpus: float =
     """
     ray = _ray()
     task = ray.remote(num_cpus=cpus, num_gpus=gpus)(_learn_user)
-    pending = {task.remote(settings, job, max(1, int(cpus))): job for job in jobs}
+    # absolute paths: a worker on another node does not run in this process's folder
+    pending = {task.remote(settings, replace(job, photos=job.photos.absolute()), max(1, int(cpus))): job
+               for job in jobs}
     while pending:
         done, _ = ray.wait(list(pending), num_returns=1)
         job = pending.pop(done[0])
@@ -119,7 +121,10 @@ def protect_on_ray(settings: ProtectSettings, jobs: Sequence[PhotoJob], workers:
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
     context.print_on_execution_start = False
-    rows = [{"index": i, "source": str(j.source), "user": j.user, "target": str(j.target)} for i, j in enumerate(jobs)]
+    # absolute paths: an actor on another node does not run in this process's folder
+    settings = replace(settings, keys_dir=Path(settings.keys_dir).absolute())
+    rows = [{"index": i, "source": str(j.source.absolute()), "user": j.user, "target": str(j.target.absolute())}
+            for i, j in enumerate(jobs)]
     pipeline = ray.data.from_items(rows, override_num_blocks=min(len(rows), max(1, workers) * BLOCKS_PER_WORKER)).map(
         _ProtectActor, fn_constructor_kwargs={"settings": settings, "threads": max(1, int(cpus))},
         compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=cpus, num_gpus=gpus)
