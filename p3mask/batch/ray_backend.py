@@ -118,6 +118,7 @@ def protect_on_ray(settings: ProtectSettings, jobs: Sequence[PhotoJob], workers:
         ``(job, outcome)`` as rows come out of the pipeline.
     """
     ray = _ray()
+    logging.getLogger("ray.data").setLevel(logging.WARNING)  # one line per photo is printed by the caller
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
     context.print_on_execution_start = False
