@@ -23,10 +23,15 @@ import errno
 import json
 import math
 import os
+import re
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+# Temporary files of atomic_path: "." + target name + "." + mkstemp's 8 random characters + suffix.
+_TEMP_SUFFIX = ".part"
+_TEMP_NAME = re.compile(r"^\.(.+)\.[A-Za-z0-9_]{8}" + re.escape(_TEMP_SUFFIX) + "$")
 
 
 class WriteError(OSError):
@@ -133,7 +138,7 @@ def atomic_path(
     tmp = None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=_TEMP_SUFFIX, dir=target.parent)
         os.close(fd)
         tmp = Path(name)
         yield tmp
@@ -156,6 +161,29 @@ def atomic_path(
     finally:
         if tmp is not None and tmp.exists():
             tmp.unlink()
+
+
+def unfinished_writes(targets: Iterable[str | os.PathLike]) -> list[Path]:
+    """The temporary files that :func:`atomic_path` left beside ``targets`` when its process was killed
+    mid-write (``.<target name>.<8 random characters>.part``), for a rerun to remove.
+
+    Only those names are matched, so nothing else in the folders is ever listed. A temporary file of a
+    write still running in another process is listed too: remove them only where no other run writes.
+    """
+    by_folder: dict[Path, set[str]] = {}
+    for target in map(Path, targets):
+        by_folder.setdefault(target.parent, set()).add(target.name)
+    found = []
+    for folder, names in by_folder.items():
+        try:
+            entries = sorted(os.listdir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            match = _TEMP_NAME.match(entry)
+            if match and match.group(1) in names:
+                found.append(folder / entry)
+    return found
 
 
 def check_writable(folder: str | os.PathLike, size: int = 1) -> None:

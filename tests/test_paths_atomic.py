@@ -43,3 +43,15 @@ def test_write_json_is_strict_json(tmp_path):
     assert path == tmp_path / "out.json"
     assert json.loads(path.read_text()) == {"a": None, "b": [1, 2.5], "3": {"c": None}}
     assert "NaN" not in path.read_text() and not list(tmp_path.glob("*.part"))
+
+
+def test_unfinished_writes_lists_only_the_temporaries_of_the_targets(tmp_path):
+    from p3mask.atomic import unfinished_writes
+
+    target, other = tmp_path / "a.b.jpg", tmp_path / "c.jpg"
+    mine = tmp_path / ".a.b.jpg.x1_y2z3w.part"
+    for path in (mine, tmp_path / ".c.jpg.abcdefgh.part", tmp_path / ".a.b.jpg.short.part", tmp_path / "a.b.jpg"):
+        path.write_text("x")
+    assert unfinished_writes([target]) == [mine]
+    assert unfinished_writes([tmp_path / "missing" / "d.jpg"]) == []
+    assert len(unfinished_writes([target, other])) == 2

@@ -40,6 +40,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     _add_protect(kinds)
     _add_choice(kinds)
     _add_video(kinds)
+    _add_scale(kinds)
 
 
 def _add_learn(kinds: argparse._SubParsersAction) -> None:
@@ -339,3 +340,76 @@ def run_video_cmd(args: argparse.Namespace) -> int:
 
     return check_json("video", args) or run_timing("video", measure, video_summary, args.json,
                                                     (ValueError, FileNotFoundError, KeyFileError), args.overwrite)
+
+
+def _add_scale(kinds: argparse._SubParsersAction) -> None:
+    scale = kinds.add_parser("scale", help="throughput of learn-many and protect-many: keys per minute, photos per "
+                             "second per worker and overall, cost split, 2 workers vs 1, Ray overhead")
+    scale.add_argument("--root", type=Path, help="LFW folder (default: $P3MASK_DATA/lfw or ../shared/data/lfw)")
+    scale.add_argument("--users", type=int, default=4, metavar="N", help="LFW users (default 4)")
+    scale.add_argument("--photos", type=int, default=10, metavar="M", help="photos protected per user (default 10)")
+    scale.add_argument("--train-photos", type=int, default=5, metavar="T",
+                       help="photos learned from per user (default 5)")
+    scale.add_argument("--upscale", type=int, default=1, metavar="K", help="protect K-times enlarged copies of the "
+                       "photos (e.g. 8: 2000x2000; default 1: LFW's 250x250)")
+    scale.add_argument("--backend", choices=["local", "ray"], default="local",
+                       help="ray: also run on a local Ray and report its overhead against local (default local)")
+    scale.add_argument("--workers", type=int, default=2, metavar="W", help="workers of the batch runs (default 2)")
+    scale.add_argument("--threads", type=int, default=1, metavar="T", help="threads per worker (default 1)")
+    scale.add_argument("--preset", choices=list(PRESETS), default="mid", help="default mid")
+    scale.add_argument("--epochs", type=int, metavar="N", help="passes over the photos (default: the preset's)")
+    scale.add_argument("--team", default="auto", metavar="auto|NAME,NAME,...", help="as for `p3mask learn`")
+    scale.add_argument("--seed", type=int, default=0, help="learning seed (default 0)")
+    scale.add_argument("--json", type=Path, metavar="FILE", help="also write the figures to FILE")
+    scale.add_argument("--overwrite", action="store_true", help="replace FILE if it exists (default: refuse)")
+    scale.set_defaults(func=run_scale_cmd)
+
+
+def _per_s(value) -> str:
+    return f"{value:.2f}" if value is not None else "n/a"
+
+
+def scale_summary(r: dict) -> list[str]:
+    """Lines printed by ``p3mask bench scale``."""
+    size = f" ({r['upscale']}x enlarged)" if r.get("upscale", 1) > 1 else ""
+    lines = [f"{len(r['users'])} LFW users, {r['train_photos']} photos learned from and {r['photos']} protected"
+             f"{size} each; {r['preset']}, {r['epochs']} epochs; {r['workers']} workers x {r['threads']} thread(s); load average "
+             f"{r['machine']['load_average']} -> {r['machine']['load_average_after']}; busy loops got "
+             + ", ".join(f"{p['cores_given']:.2f} core(s) for {p['workers']}" for p in r["machine"]["core_probe"])]
+    for backend, x in r["learn"].items():
+        lines.append(f"learn   {backend:<8} {x['learned']} keys in {x['wall_seconds']:.1f} s: "
+                     f"{_per_s(x['keys_per_minute_wall'])} keys/min overall "
+                     f"(steady {_per_s(x['keys_per_minute_steady'])}), "
+                     f"{_per_s(x['keys_per_minute_per_worker'])} per worker "
+                     f"({_per_s(x['seconds_per_key_mean'])} s a key)")
+    for run, x in r["protect"].items():
+        ms = ", ".join(f"{k} {v:.1f}" for k, v in x["ms_per_photo"].items() if v is not None)
+        lines.append(f"protect {run:<8} {x['protected']} photos, {x['workers']} worker(s), {x['wall_seconds']:.1f} s: "
+                     f"{_per_s(x['per_second_wall'])} photos/s overall "
+                     f"(steady {_per_s(x['per_second_steady'])}, all at work "
+                     f"{_per_s(x['per_second_all_busy'])}), "
+                     f"{_per_s(x['per_second_per_worker'])} per worker; "
+                     f"ms/photo {ms}; CPU {x['cpu_seconds_per_item'] * 1000:.0f} ms/photo, "
+                     f"{x['cpu_share_while_busy']:.0%} of busy time on a core")
+    sp = r["speedup"]
+    lines.append(f"{sp['workers']} workers vs 1: {_per_s(sp['all_busy'])}x while all were at work, "
+                 f"{_per_s(sp['steady'])}x steady, {_per_s(sp['wall'])}x wall (target >= "
+                 f"{sp['target']}x: {'met' if sp['met'] else 'NOT met'}); with a core per worker (from CPU time per "
+                 f"photo, derived) {_per_s(sp['core_per_worker'])}x")
+    for kind, o in r.get("ray_overhead", {}).items():
+        lines.append(f"Ray overhead, {kind}: wall x{o['wall_ratio']:.2f} ({o['extra_wall_seconds']:+.1f} s), "
+                     f"steady x{_per_s(o['steady_ratio'])}")
+    return lines
+
+
+def run_scale_cmd(args: argparse.Namespace) -> int:
+    from p3mask.bench.scale import run_scale
+    from p3mask.cli.learn import parse_team
+    from p3mask.protect.config import get_config
+
+    def measure() -> dict:
+        config = get_config(args.preset, epochs=args.epochs, team=parse_team(args.team))
+        return run_scale(args.root, args.users, args.photos, args.train_photos, args.backend, args.workers,
+                         args.threads, config, args.seed, args.upscale)
+
+    return check_json("scale", args) or run_timing("scale", measure, scale_summary, args.json, overwrite=args.overwrite)

@@ -14,7 +14,9 @@ from importlib import import_module
 from p3mask import __version__
 
 # Subcommand modules, in the order `p3mask --help` lists them.
-COMMANDS = ("models", "faces", "learn", "protect", "unlock", "serve", "demo", "evaluate", "compare", "bench")
+COMMANDS = (
+    "models", "faces", "learn", "protect", "unlock", "serve", "batch", "demo", "evaluate", "compare", "bench",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

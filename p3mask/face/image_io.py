@@ -18,6 +18,7 @@ not take, with the reason.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import warnings
@@ -305,6 +306,77 @@ def _verifier(fmt: str, size: tuple[int, int]):
     return verify
 
 
+@dataclass(frozen=True)
+class EncodedImage:
+    """A photo encoded in memory by :func:`encode_image`, ready for :func:`write_encoded`.
+
+    Attributes:
+        data: the file's bytes.
+        format: Pillow format name ("JPEG", "PNG", ...).
+        size: ``(W, H)`` of the picture.
+    """
+
+    data: bytes
+    format: str
+    size: tuple[int, int]
+
+
+def _prepared(
+    image: torch.Tensor, path: Path, like: ImageInfo | None, jpeg_quality: int, keep_metadata: bool
+) -> tuple[Image.Image, str, dict]:
+    """The 8-bit picture, its format and Pillow's save options, as :func:`save_image` writes ``image`` to ``path``."""
+    if not 1 <= int(jpeg_quality) <= 100:
+        raise ValueError(f"jpeg_quality must be in 1..100, got {jpeg_quality}")
+    x = _check_save_tensor(image)
+    fmt = _format_for(path, like)
+    array = (x * 255.0).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    im = Image.fromarray(np.ascontiguousarray(array), mode="RGB")
+    options: dict = {}
+    if fmt in _QUALITY_FORMATS:
+        options["quality"] = int(jpeg_quality)
+    if fmt == "JPEG":
+        options["subsampling"] = 0
+    if like is not None and fmt in _META_FORMATS:
+        exif = like.exif if keep_metadata else private_exif(like.exif, remove=True)[0]
+        if exif:
+            options["exif"] = exif
+        if like.icc_profile:
+            options["icc_profile"] = like.icc_profile
+    return im, fmt, options
+
+
+def encode_image(
+    image: torch.Tensor,
+    path: str | os.PathLike,
+    like: ImageInfo | None = None,
+    jpeg_quality: int = 95,
+    keep_metadata: bool = False,
+) -> EncodedImage:
+    """Encode a ``(3, H, W)`` RGB [0, 1] tensor in memory, byte for byte as :func:`save_image` writes it
+    to ``path``; :func:`write_encoded` then writes it.
+
+    Args and errors: those of :func:`save_image` (the format comes from ``like``, else from ``path``'s
+    suffix; nothing is written).
+    """
+    im, fmt, options = _prepared(image, Path(path), like, jpeg_quality, keep_metadata)
+    buffer = io.BytesIO()
+    im.save(buffer, format=fmt, **options)
+    return EncodedImage(buffer.getvalue(), fmt, im.size)
+
+
+def write_encoded(encoded: EncodedImage, path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Write an :class:`EncodedImage` with :func:`p3mask.atomic.atomic_path`: flushed, decoded again in
+    full (format and size checked), then moved into place; an existing ``path`` is never replaced
+    unless ``overwrite``.
+
+    Raises:
+        p3mask.atomic.WriteError: ``path`` exists, the disk is full, or the file did not read back.
+    """
+    with atomic_path(path, overwrite=overwrite, verify=_verifier(encoded.format, encoded.size)) as tmp:
+        tmp.write_bytes(encoded.data)
+    return Path(path)
+
+
 def save_image(
     image: torch.Tensor,
     path: str | os.PathLike,
@@ -318,6 +390,7 @@ def save_image(
 
     The file is written beside ``path``, flushed, decoded again in full (format and size checked)
     and only then moved into place; an existing ``path`` is never replaced unless ``overwrite``.
+    (:func:`encode_image` and :func:`write_encoded` do the same in two steps.)
 
     Args:
         image: ``(3, H, W)`` float tensor in [0, 1]; rounded to 8 bits.
@@ -340,25 +413,9 @@ def save_image(
         p3mask.atomic.WriteError: ``path`` exists, the disk is full, or the file did not read back.
     """
     path = Path(path)
-    if not 1 <= int(jpeg_quality) <= 100:
-        raise ValueError(f"jpeg_quality must be in 1..100, got {jpeg_quality}")
     if like is not None and not overwrite_source and same_file(path, like.path):
         raise ValueError(f"{path.name}: refusing to overwrite the source photo")
-    x = _check_save_tensor(image)
-    fmt = _format_for(path, like)
-    array = (x * 255.0).round().to(torch.uint8).permute(1, 2, 0).numpy()
-    im = Image.fromarray(np.ascontiguousarray(array), mode="RGB")
-    options: dict = {}
-    if fmt in _QUALITY_FORMATS:
-        options["quality"] = int(jpeg_quality)
-    if fmt == "JPEG":
-        options["subsampling"] = 0
-    if like is not None and fmt in _META_FORMATS:
-        exif = like.exif if keep_metadata else private_exif(like.exif, remove=True)[0]
-        if exif:
-            options["exif"] = exif
-        if like.icc_profile:
-            options["icc_profile"] = like.icc_profile
+    im, fmt, options = _prepared(image, path, like, jpeg_quality, keep_metadata)
     with atomic_path(path, overwrite=overwrite, verify=_verifier(fmt, im.size)) as tmp:
         im.save(tmp, format=fmt, **options)
     return path

@@ -303,3 +303,16 @@ def test_unreadable_exif_is_dropped_whole():
 
     exif, names = private_exif(b"Exif\x00\x00garbage-not-tiff", remove=True)
     assert exif is None and names and "unreadable EXIF" in names[0]
+
+
+def test_encode_then_write_is_what_save_image_writes(tmp_path):
+    from p3mask.atomic import WriteError
+    from p3mask.face.image_io import encode_image, write_encoded
+
+    image = torch.rand(3, 24, 32, generator=torch.Generator().manual_seed(0))
+    saved = save_image(image, tmp_path / "a.jpg")
+    encoded = encode_image(image, tmp_path / "b.jpg")
+    assert (encoded.format, encoded.size) == ("JPEG", (32, 24))
+    assert write_encoded(encoded, tmp_path / "b.jpg").read_bytes() == saved.read_bytes()
+    with pytest.raises(WriteError, match="already exists"):
+        write_encoded(encoded, tmp_path / "b.jpg")
