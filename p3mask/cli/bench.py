@@ -373,7 +373,8 @@ def scale_summary(r: dict) -> list[str]:
     """Lines printed by ``p3mask bench scale``."""
     size = f" ({r['upscale']}x enlarged)" if r.get("upscale", 1) > 1 else ""
     lines = [f"{len(r['users'])} LFW users, {r['train_photos']} photos learned from and {r['photos']} protected"
-             f"{size} each; {r['preset']}, {r['epochs']} epochs; {r['workers']} workers x {r['threads']} thread(s); load average "
+             f"{size} each; {r['preset']}, {r['epochs']} epochs; {r['workers']} workers x {r['threads']} thread(s); "
+             "load average "
              f"{r['machine']['load_average']} -> {r['machine']['load_average_after']}; busy loops got "
              + ", ".join(f"{p['cores_given']:.2f} core(s) for {p['workers']}" for p in r["machine"]["core_probe"])]
     for backend, x in r["learn"].items():
