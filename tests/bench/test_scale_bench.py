@@ -78,7 +78,10 @@ def test_bench_scale_cli_short_run(tmp_path, capsys):
     assert r["learn"]["local"]["learned"] == 2 and r["learn"]["local"]["failed"] == []
     for run, workers in (("local_1", 1), ("local", 2)):
         block = r["protect"][run]
-        assert block["protected"] == 4 and block["workers"] == workers and len(block["per_worker"]) == workers
+        assert block["protected"] == 4 and block["workers"] == workers
+        # the workers take photos as they become free: on a busy machine one may take all four
+        assert 1 <= len(block["per_worker"]) <= workers
+        assert sum(w["items"] for w in block["per_worker"].values()) == 4
         assert all(block["ms_per_photo"][s] > 0 for s in STAGES)
     assert r["speedup"]["steady"] == pytest.approx(
         r["protect"]["local"]["per_second_steady"] / r["protect"]["local_1"]["per_second_steady"]

@@ -25,7 +25,7 @@ FAST = {
     "fawkes": {"steps": 8, "lr": 2.0 / 255.0},
     "lowkey": {"steps": 6, "step_size": 2.0 / 255.0},
     "opom": {"epochs": 3, "batch_size": 2},
-    "chameleon": {"epochs": 2},
+    "chameleon": {"epochs": 4},
 }
 
 
