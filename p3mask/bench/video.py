@@ -85,7 +85,8 @@ def _speed(s) -> dict:
 def run_video(root=None, user: str | None = None, key: str | Path | None = None, seconds: float = 10.0,
               size: tuple[int, int] = (360, 640), fps: int = 30, scales: tuple[int, ...] = (180, 360, 720),
               scale_seconds: float = 3.0, every: int = 5, models: list[str] | None = None,
-              threads: int | None = None, strip: Path | None = None, progress: bool = False) -> dict:
+              threads: int | None = None, strip: Path | None = None, progress: bool = False,
+              overwrite: bool = False) -> dict:
     """Time and score protecting a synthetic clip; a JSON-ready dict (see the module docstring).
 
     Args:
@@ -127,7 +128,7 @@ def run_video(root=None, user: str | None = None, key: str | Path | None = None,
             c = outcomes[first].landmarks[:2].mean(0)
             side = int(3.2 * float((outcomes[first].landmarks[1] - outcomes[first].landmarks[0]).norm()))
             y0, x0 = max(0, int(c[1]) - side // 3), max(0, int(c[0]) - side // 2)
-            save_strip(clip, written, first, Path(strip), box=(y0, y0 + side, x0, x0 + side))
+            save_strip(clip, written, first, Path(strip), box=(y0, y0 + side, x0, x0 + side), overwrite=overwrite)
         flick = flicker(clip, written, [o.landmarks for o in outcomes], loaded.template, loaded.frame_size)
         embedder = ProbeEmbedder(FacePipeline({n: load_model(n) for n in (models or list(MODELS))}, detector))
         gallery = _gallery(embedder, [p for p in photos if p != source])

@@ -88,6 +88,17 @@ def check_json(bench: str, args: argparse.Namespace) -> int:
     return 0
 
 
+def check_strip(args: argparse.Namespace) -> int:
+    """Before ``bench video`` runs: 0 when its ``--strip`` picture may be written, else the exit status of
+    the one-line error."""
+    try:
+        if args.strip:
+            check_target(args.strip, args.overwrite)
+    except WriteError as exc:
+        return fail("bench video", exc)
+    return 0
+
+
 def _add_choice(kinds: argparse._SubParsersAction) -> None:
     choice = kinds.add_parser("choice", help="faces protect chooses on LFW users: users' photos left bare, strangers "
                               "masked (fail-safe and strict)")
@@ -149,7 +160,8 @@ def _add_video(kinds: argparse._SubParsersAction) -> None:
     video.add_argument("--strip", type=Path, metavar="PNG", help="write 8 consecutive frames, original above "
                        "protected, to PNG")
     video.add_argument("--json", type=Path, metavar="FILE", help="also write the figures to FILE")
-    video.add_argument("--overwrite", action="store_true", help="replace FILE if it exists (default: refuse)")
+    video.add_argument("--overwrite", action="store_true",
+                       help="replace the --json FILE and --strip PNG if they exist (default: refuse)")
     video.set_defaults(func=run_video_cmd)
 
 
@@ -336,9 +348,10 @@ def run_video_cmd(args: argparse.Namespace) -> int:
 
     def measure() -> dict:
         return run_video(args.root, args.user, args.key, args.seconds, tuple(args.size), args.fps, tuple(args.scales),
-                         args.scale_seconds, args.every, args.models, args.threads, args.strip, progress=True)
+                         args.scale_seconds, args.every, args.models, args.threads, args.strip, progress=True,
+                         overwrite=args.overwrite)
 
-    return check_json("video", args) or run_timing("video", measure, video_summary, args.json,
+    return check_json("video", args) or check_strip(args) or run_timing("video", measure, video_summary, args.json,
                                                     (ValueError, FileNotFoundError, KeyFileError), args.overwrite)
 
 

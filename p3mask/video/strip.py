@@ -12,7 +12,7 @@ from p3mask.atomic import atomic_path
 
 
 def save_strip(original: Path, protected: Path, start: int, path: Path, count: int = 8,
-               box: tuple[int, int, int, int] | None = None) -> Path:
+               box: tuple[int, int, int, int] | None = None, overwrite: bool = False) -> Path:
     """Write ``count`` consecutive frames from ``start`` as a PNG: original row above, protected row below.
 
     Args:
@@ -21,6 +21,7 @@ def save_strip(original: Path, protected: Path, start: int, path: Path, count: i
         path: PNG file (written atomically).
         count: frames in the strip (default 8).
         box: ``(y0, y1, x0, x1)`` crop of every frame (default: the whole frame).
+        overwrite: replace ``path`` if it exists (default: refuse, as every writer does).
 
     Raises:
         ValueError: the clips have fewer than ``start + count`` frames.
@@ -38,7 +39,7 @@ def save_strip(original: Path, protected: Path, start: int, path: Path, count: i
         if len(frames) < count:
             raise ValueError(f"{clip.name}: fewer than {start + count} frames")
         rows.append(np.concatenate(frames, axis=1))
-    with atomic_path(path) as tmp:
+    with atomic_path(path, overwrite=overwrite) as tmp:
         Image.fromarray(np.concatenate(rows, axis=0)).save(tmp, format="PNG")
     return Path(path)
 

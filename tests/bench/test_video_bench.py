@@ -14,6 +14,15 @@ def test_flags():
     assert args.func is run_video_cmd and args.scales == [] and args.size == [180, 320] and args.every == 3
 
 
+def test_an_existing_strip_is_refused_before_any_work(tmp_path, capsys):
+    strip = tmp_path / "strip.png"
+    strip.write_bytes(b"mine")
+    from p3mask.cli.main import main
+
+    assert main(["bench", "video", "--strip", str(strip), "--seconds", "1"]) != 0
+    assert "already exists" in capsys.readouterr().err and strip.read_bytes() == b"mine"
+
+
 @pytest.mark.slow
 @pytest.mark.data
 @pytest.mark.weights
