@@ -5,7 +5,7 @@ what follows it in :func:`p3mask.protect.apply.protect_image`: matching every de
 the user's reference, warping the mask onto the user's face(s), holding the perceptual (SSIMULACRA2)
 floor and pasting. The second part is ``protect_image`` itself given the detections, the same work
 ``p3mask protect`` does after detecting. It costs more on a face whose SSIMULACRA2 would fall below the
-key's floor at full strength (the strength is then found by a secant search, usually 2-3 more
+key's floor at full strength (the strength is then found by a secant search, usually one or two more
 evaluations): such
 faces are counted as ``faces_weakened``. Photo decoding is not timed. The issue's target: at most 50 ms per photo
 after detection.

@@ -46,7 +46,7 @@ def strongest_within_floor(
     bracket ``(lo, hi)`` (``lo`` keeps the floor, ``hi`` breaks it), or one after two guesses in a row
     broke the floor, is replaced by the midpoint. It stops once a strength keeps the floor within
     ``tolerance``, the bracket is narrower than ``2**-BISECT_STEPS``, or every strength left is below
-    ``smallest`` (too weak to change the photo): usually 2-3 evaluations.
+    ``smallest`` (too weak to change the photo): usually one or two evaluations after strength 1.
 
     Args:
         measure: ``strength -> (candidate, quality)``; the candidate is returned with the answer.
