@@ -20,8 +20,8 @@ from p3mask.evaluate.quality import photo_quality
 from p3mask.face.image_io import load_image
 from p3mask.paths import data_root
 from p3mask.protect.apply import protect_image
-from p3mask.protect.chameleon import learn
 from p3mask.protect.config import PRESETS, get_config
+from p3mask.protect.learning import learn
 
 
 def main() -> None:

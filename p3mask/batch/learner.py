@@ -1,5 +1,5 @@
 """One worker of ``p3mask learn-many``: its recognisers and detector loaded once, then one user's key
-after another with :func:`p3mask.protect.chameleon.learn`, exactly as ``p3mask learn`` learns it.
+after another with :func:`p3mask.protect.learning.learn`, exactly as ``p3mask learn`` learns it.
 
 A worker returns the key; the process that runs the batch writes it (:meth:`P3Mask.save`: atomic,
 owner-only, read back), so that keys are written in one place whichever machine learned them.
@@ -15,9 +15,9 @@ from p3mask.batch.jobs import UserJob
 from p3mask.batch.record import WorkRecord, worker_name
 from p3mask.face.detect import FaceDetector
 from p3mask.models import load_model
-from p3mask.protect.chameleon import learn, resolve_device
 from p3mask.protect.config import ChameleonConfig, get_config
 from p3mask.protect.key import P3Mask
+from p3mask.protect.learning import learn, resolve_device
 
 logger = logging.getLogger(__name__)
 

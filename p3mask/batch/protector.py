@@ -22,9 +22,9 @@ from p3mask.face.detect import FaceDetector
 from p3mask.face.image_io import ImageLoadError, encode_image, load_image_with_info, write_encoded
 from p3mask.models import load_model
 from p3mask.protect.apply import ProtectReport, copy_notes, protect_image
-from p3mask.protect.chameleon import resolve_device
 from p3mask.protect.face_choice import FaceIndexError, FacePolicy
 from p3mask.protect.key import KeyFileError, P3Mask
+from p3mask.protect.learning import resolve_device
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Speed of learning a key: ``p3mask bench learn``.
 
-Times :func:`p3mask.protect.chameleon.learn` on one LFW identity's photos, as ``p3mask learn`` runs
+Times :func:`p3mask.protect.learning.learn` on one LFW identity's photos, as ``p3mask learn`` runs
 it (minus writing per-epoch mask pictures), and splits the wall time into
 
 * ``load_models``: the recognisers of the pool and the YuNet detector, from the weights cache;
@@ -36,8 +36,8 @@ from p3mask.face.image_io import ImageLoadError, load_image
 from p3mask.models import load_model
 from p3mask.models.base import FaceRecognizer
 from p3mask.models.thresholds import match_threshold
-from p3mask.protect.chameleon import LearnResult, learn, resolve_device
 from p3mask.protect.config import ChameleonConfig, get_config
+from p3mask.protect.learning import LearnResult, learn, resolve_device
 from p3mask.protect.optimizer import PerceptualLoss, composite
 from p3mask.protect.trainset import TrainingSet, build_training_set, model_frames
 

@@ -29,9 +29,9 @@ from p3mask.face.detect import FaceDetector
 from p3mask.face.image_io import load_image
 from p3mask.models import load_model
 from p3mask.protect.apply import protect_image
-from p3mask.protect.chameleon import learn
 from p3mask.protect.config import get_config
 from p3mask.protect.key import P3Mask
+from p3mask.protect.learning import learn
 
 TARGET_APPLY_MS = 50.0  # the issue: <= 50 ms per photo after detection (mean over the photos)
 QUICK_KEY_PHOTOS = 10  # photos a key is learned from when none is given

@@ -32,9 +32,9 @@ from p3mask.face.image_io import load_image
 from p3mask.models import MODELS, load_model
 from p3mask.models.thresholds import match_threshold
 from p3mask.paths import data_root
-from p3mask.protect.chameleon import learn
 from p3mask.protect.config import get_config
 from p3mask.protect.key import P3Mask
+from p3mask.protect.learning import learn
 from p3mask.recognition import FacePipeline
 from p3mask.video.files import protect_video_frames
 from p3mask.video.flicker import flicker

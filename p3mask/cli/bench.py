@@ -206,7 +206,7 @@ def run_timing(
 def _checked_device(bench: str, args: argparse.Namespace):
     """Before a benchmark runs: ``(device, 0)``, or ``(None, status)`` after the one-line error of a bad
     ``--json`` target or an unavailable device."""
-    from p3mask.protect.chameleon import resolve_device
+    from p3mask.protect.learning import resolve_device
 
     if check_json(bench, args):
         return None, 2

@@ -28,8 +28,8 @@ from p3mask.models import available_models, load_model
 from p3mask.models.thresholds import match_threshold
 from p3mask.paths import data_root
 from p3mask.protect.apply import protect_image
-from p3mask.protect.chameleon import learn, resolve_device
 from p3mask.protect.config import DEFAULT_PRESET, PRESETS, get_config
+from p3mask.protect.learning import learn, resolve_device
 from p3mask.protect.visuals import LearnArtefacts
 from p3mask.recognition import FacePipeline, largest_face
 from p3mask.weights.archives import Archive, FetchError, extract_members

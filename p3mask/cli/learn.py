@@ -10,9 +10,9 @@ from p3mask.cli.options import add_device_argument
 from p3mask.cli.reporting import fail
 from p3mask.face.image_io import ARTEFACT_FOLDER_SUFFIX, ImageLoadError
 from p3mask.models import available_models
-from p3mask.protect.chameleon import LearnResult, learn, resolve_device
 from p3mask.protect.config import DEFAULT_PRESET, HELD_OUT_MODELS, PRESET_HELP, PRESETS, get_config
 from p3mask.protect.key_checks import check_user_name
+from p3mask.protect.learning import LearnResult, learn, resolve_device
 from p3mask.protect.visuals import LearnArtefacts
 
 

@@ -11,7 +11,7 @@ DEVICE_HELP = "where the models run: auto (CUDA when available, else the CPU), c
 
 def device_name(text: str) -> str:
     """``--device`` value check: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``; resolved when the command runs
-    (:func:`p3mask.protect.chameleon.resolve_device`), so that a missing GPU is a one-line error."""
+    (:func:`p3mask.protect.learning.resolve_device`), so that a missing GPU is a one-line error."""
     if not DEVICE_PATTERN.fullmatch(text):
         raise argparse.ArgumentTypeError(f"expected auto, cpu, cuda or cuda:N, got {text!r}")
     return text

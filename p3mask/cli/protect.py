@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     from p3mask.face.detect import FaceDetector
     from p3mask.models import load_model
     from p3mask.protect.apply import protect_files
-    from p3mask.protect.chameleon import resolve_device
+    from p3mask.protect.learning import resolve_device
 
     try:
         policy = policy_from_args(args)

@@ -28,8 +28,8 @@ from p3mask.evaluate.users import split_user
 from p3mask.face.detect import FaceDetector
 from p3mask.methods import get_method
 from p3mask.models import load_models
-from p3mask.protect.chameleon import resolve_device
 from p3mask.protect.config import DEFAULT_POOL, HELD_OUT_MODELS, PRESETS
+from p3mask.protect.learning import resolve_device
 from p3mask.recognition import FacePipeline
 
 logger = logging.getLogger(__name__)

@@ -57,8 +57,8 @@ from p3mask.evaluate.users import UserCase, learn_and_protect, split_user
 from p3mask.face.detect import FaceDetector
 from p3mask.models import available_models, load_model, load_models
 from p3mask.models.thresholds import match_threshold
-from p3mask.protect.chameleon import resolve_device
 from p3mask.protect.config import ChameleonConfig, get_config
+from p3mask.protect.learning import resolve_device
 from p3mask.recognition import FacePipeline
 
 logger = logging.getLogger(__name__)

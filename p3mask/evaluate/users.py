@@ -18,9 +18,9 @@ from p3mask.face.detect import FaceDetector
 from p3mask.face.image_io import load_image
 from p3mask.models.base import FaceRecognizer
 from p3mask.protect.apply import protect_image
-from p3mask.protect.chameleon import learn
 from p3mask.protect.config import ChameleonConfig
 from p3mask.protect.key import P3Mask
+from p3mask.protect.learning import learn
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Chameleon behind the shared :class:`Protector` interface: an adapter over :mod:`p3mask.protect`.
 
-:meth:`ChameleonProtector.setup` learns the user's P3-Mask with :func:`p3mask.protect.chameleon.learn`
+:meth:`ChameleonProtector.setup` learns the user's P3-Mask with :func:`p3mask.protect.learning.learn`
 (cross-image optimisation, SSIM penalty, focal-diversity team); :meth:`ChameleonProtector.protect`
 applies the key to one photo exactly as ``p3mask protect`` does (:func:`p3mask.protect.apply.protect_image`),
 so the comparison measures the product, not a re-implementation of it.
@@ -16,9 +16,9 @@ import torch
 from p3mask.checks import check_photo
 from p3mask.methods.base import NoUserFaceError, PhotoInput, Protector, frozen, load_photos
 from p3mask.protect.apply import protect_image
-from p3mask.protect.chameleon import LearnResult, learn
 from p3mask.protect.config import DEFAULT_PRESET, ChameleonConfig, get_config
 from p3mask.protect.key import P3Mask
+from p3mask.protect.learning import LearnResult, learn
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Chameleon: learn one P3-Mask per user, protect any photo of that user instantly.
+"""Learn one P3-Mask per user (Chameleon), protect any photo of that user instantly.
 
 Example:
     >>> from p3mask.protect import P3Mask, learn_mask, protect_image
@@ -19,10 +19,10 @@ _EXPORTS = {
     "get_config": "config",
     "P3Mask": "key",
     "KeyFileError": "key",
-    "learn": "chameleon",
-    "learn_mask": "chameleon",
-    "LearnResult": "chameleon",
-    "resolve_device": "chameleon",
+    "learn": "learning",
+    "learn_mask": "learning",
+    "LearnResult": "learning",
+    "resolve_device": "learning",
     "protect_image": "apply",
     "protect_files": "apply",
     "ProtectReport": "apply",

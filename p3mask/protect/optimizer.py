@@ -1,4 +1,4 @@
-"""The P3-Mask optimiser of Chameleon (Chow et al., ECCV 2024): the loop of :func:`p3mask.protect.chameleon.learn`.
+"""The P3-Mask optimiser of Chameleon (Chow et al., ECCV 2024): the loop of :func:`p3mask.protect.learning.learn`.
 
 1. **Cross-image optimisation.** One mask ``delta`` ``(3, h, w)`` lives in the canonical aligned-face
    frame, bounded in L-inf by ``epsilon``. For a mini-batch of the user's photos it is warped into each
@@ -72,7 +72,7 @@ class EpochStats:
 
 @dataclass
 class MaskResult:
-    """Output of :meth:`Chameleon.fit`."""
+    """Output of :meth:`MaskOptimizer.fit`."""
 
     mask: torch.Tensor  # (3, h, w) final RGB mask in the canonical frame, |mask| <= config.rgb_bound
     team: tuple[str, ...]  # team at the end of learning
@@ -86,7 +86,7 @@ class MaskResult:
 
 @dataclass
 class _State:
-    """Working values of one :meth:`Chameleon.fit` call."""
+    """Working values of one :meth:`MaskOptimizer.fit` call."""
 
     param: torch.Tensor  # (1, 3, h/k, w/k) the mask in YCbCr (Y, Cb, Cr) before upsampling and feathering
     bound: torch.Tensor  # (1, 3, 1, 1) L-inf bound of each YCbCr component
@@ -203,7 +203,7 @@ def _angles(emb: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     return torch.arccos((emb * ref).sum(dim=1).clamp(-_COS_CLAMP, _COS_CLAMP))
 
 
-class Chameleon:
+class MaskOptimizer:
     """The P3-Mask optimiser. Hyperparameters here; :meth:`fit` holds only the loop.
 
     Args:

@@ -1,6 +1,6 @@
 """``p3mask serve``: a local web page that makes a key, protects photos and unlocks them.
 
-A thin layer over the library calls the CLI uses (:func:`p3mask.protect.chameleon.learn`,
+A thin layer over the library calls the CLI uses (:func:`p3mask.protect.learning.learn`,
 :func:`p3mask.protect.apply.protect_files`, :func:`p3mask.protect.unlock.unlock_file`): the page adds no
 second implementation of learning or protecting.
 

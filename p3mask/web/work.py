@@ -1,7 +1,7 @@
 """The model work behind the page, off the request thread, through the library calls the CLI uses.
 
 :class:`Worker` keeps two single-thread executors, each with its own detector and recognisers (so no
-model object is ever used by two threads): one for learning (:func:`p3mask.protect.chameleon.learn`,
+model object is ever used by two threads): one for learning (:func:`p3mask.protect.learning.learn`,
 one key at a time: a second tab's request waits its turn and says so) and one for the quick work
 (the face preview of :func:`p3mask.protect.trainset.find_user_faces`,
 :func:`p3mask.protect.apply.protect_files`, :func:`p3mask.protect.unlock.unlock_file`).
@@ -23,10 +23,10 @@ from p3mask.face.image_io import ImageLoadError, load_image
 from p3mask.models import load_model
 from p3mask.models.thresholds import match_threshold
 from p3mask.protect.apply import FileOutcome, face_scores, protect_files
-from p3mask.protect.chameleon import EpochStats, LearnResult, learn, resolve_device
 from p3mask.protect.config import ChameleonConfig, get_config
 from p3mask.protect.face_choice import FacePolicy
 from p3mask.protect.key import P3Mask
+from p3mask.protect.learning import EpochStats, LearnResult, learn, resolve_device
 from p3mask.protect.trainset import find_user_faces, unused_reason
 from p3mask.protect.unlock import MIN_CORRELATION, unlock_file
 from p3mask.web.sessions import LearningStopped, LearnJob, Output, Session

@@ -5,8 +5,8 @@ import torch
 
 from p3mask.bench.learn import lfw_user_photos
 from p3mask.bench.machine import thread_count
-from p3mask.protect.chameleon import learn
 from p3mask.protect.config import get_config
+from p3mask.protect.learning import learn
 
 QUICK_TEAM = ("mobilefacenet", "mobileface")  # the two fastest recognisers: a real key in a few seconds
 

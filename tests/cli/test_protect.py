@@ -82,8 +82,8 @@ def test_foreign_key_is_rejected(tmp_path, capsys):
 def test_protects_user_photos_and_reports_the_rest(tmp_path, capsys):
     from p3mask.models.thresholds import match_threshold
     from p3mask.paths import data_root
-    from p3mask.protect.chameleon import learn
     from p3mask.protect.config import get_config
+    from p3mask.protect.learning import learn
 
     lfw = data_root() / "lfw"
     user = sorted((lfw / "Jennifer_Capriati").glob("*.jpg"))

@@ -310,7 +310,7 @@ def test_learn_writes_artefacts_beside_the_key_and_npy_only_when_asked(tmp_path,
 
 
 def test_learn_never_reads_its_own_artefacts_and_counts_copies_once(tmp_path):
-    from p3mask.protect.chameleon import _load_photos, _warnings
+    from p3mask.protect.learning import _load_photos, _warnings
 
     folder = tmp_path / "alice"
     first = corpus.photo(folder / "a.jpg", 1)

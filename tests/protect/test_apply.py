@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 import torch
-from chameleon_toys import TOY_FRAME_TEMPLATE, TOY_TEMPLATE, ToyRecognizer
+from learning_toys import TOY_FRAME_TEMPLATE, TOY_TEMPLATE, ToyRecognizer
 from PIL import Image
 
 from p3mask.face.align import align_faces

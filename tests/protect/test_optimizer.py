@@ -4,10 +4,10 @@ import stat
 
 import pytest
 import torch
-from chameleon_toys import TOY_FRAME_TEMPLATE, toy_models, toy_training_set
+from learning_toys import TOY_FRAME_TEMPLATE, toy_models, toy_training_set
 
 from p3mask.protect.config import get_config
-from p3mask.protect.optimizer import Chameleon, composite, feather_window, jitter_matrices, ycbcr_to_rgb
+from p3mask.protect.optimizer import MaskOptimizer, composite, feather_window, jitter_matrices, ycbcr_to_rgb
 from p3mask.protect.visuals import LearnArtefacts
 
 THRESHOLDS = {"a": 0.5, "b": 0.5, "c": 0.5}
@@ -22,7 +22,7 @@ def _config(**kw):
 
 
 def _fit(seed=0, **kw):
-    return Chameleon(toy_models(), THRESHOLDS, _config(**kw), seed=seed, progress=False).fit(toy_training_set())
+    return MaskOptimizer(toy_models(), THRESHOLDS, _config(**kw), seed=seed, progress=False).fit(toy_training_set())
 
 
 def test_mask_within_epsilon_and_floor_held():
@@ -84,17 +84,18 @@ def test_fixed_team_and_downsampled_mask():
 
 def test_epoch_files_written(tmp_path):
     plain = tmp_path / "plain"
-    Chameleon(toy_models(), THRESHOLDS, _config(epochs=2), progress=False, out_dir=plain).fit(toy_training_set())
+    MaskOptimizer(toy_models(), THRESHOLDS, _config(epochs=2), progress=False, out_dir=plain).fit(toy_training_set())
     assert sorted(p.name for p in (plain / "jpg").iterdir()) == ["epoch_0001.jpg", "epoch_0002.jpg"]
     assert (plain / "before_after.png").is_file() and not (plain / "npy").exists()  # npy only when asked for
     asked = LearnArtefacts(tmp_path / "asked", save_npy=True)
-    Chameleon(toy_models(), THRESHOLDS, _config(epochs=2), progress=False, out_dir=asked).fit(toy_training_set())
+    MaskOptimizer(toy_models(), THRESHOLDS, _config(epochs=2), progress=False, out_dir=asked).fit(toy_training_set())
     npys = sorted((asked.folder / "npy").iterdir())
     assert [p.name for p in npys] == ["epoch_0001.npy", "epoch_0002.npy"]
     assert stat.S_IMODE((asked.folder / "npy").stat().st_mode) == 0o700
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in npys)
     with pytest.raises(FileExistsError, match="already exists"):  # a second run never replaces them silently
-        Chameleon(toy_models(), THRESHOLDS, _config(epochs=1), progress=False, out_dir=asked).fit(toy_training_set())
+        fit = MaskOptimizer(toy_models(), THRESHOLDS, _config(epochs=1), progress=False, out_dir=asked)
+        fit.fit(toy_training_set())
 
 
 def test_feather_window_and_composite_bounds():
@@ -155,10 +156,10 @@ def test_crop_region_keeps_every_crop_and_shrinks_large_faces():
 
 def test_member_weights_lead_with_the_least_fooled_member():
     angles = torch.tensor([1.2, 0.4, 0.9])  # member 1 is fooled least (smallest angular distance)
-    focused = Chameleon(toy_models(), THRESHOLDS, _config(focus=0.1), progress=False)._member_weights(angles)
+    focused = MaskOptimizer(toy_models(), THRESHOLDS, _config(focus=0.1), progress=False)._member_weights(angles)
     assert torch.isclose(focused.sum(), torch.tensor(1.0))
     assert int(focused.argmax()) == 1 and float(focused[1]) > 0.99
-    plain = Chameleon(toy_models(), THRESHOLDS, _config(focus=0.0), progress=False)._member_weights(angles)
+    plain = MaskOptimizer(toy_models(), THRESHOLDS, _config(focus=0.0), progress=False)._member_weights(angles)
     assert torch.allclose(plain, torch.full((3,), 1 / 3))
     with pytest.raises(ValueError, match="focus"):
         _config(focus=-1.0)
@@ -166,7 +167,7 @@ def test_member_weights_lead_with_the_least_fooled_member():
 
 def test_on_epoch_reports_each_epoch_and_can_stop_learning():
     seen = []
-    fit = Chameleon(toy_models(), THRESHOLDS, _config(epochs=3), progress=False, on_epoch=seen.append).fit(
+    fit = MaskOptimizer(toy_models(), THRESHOLDS, _config(epochs=3), progress=False, on_epoch=seen.append).fit(
         toy_training_set())
     assert [s.epoch for s in seen] == [1, 2, 3] and seen == fit.history
 
@@ -179,6 +180,6 @@ def test_on_epoch_reports_each_epoch_and_can_stop_learning():
 
     seen.clear()
     with pytest.raises(Stop):
-        Chameleon(toy_models(), THRESHOLDS, _config(epochs=3), progress=False, on_epoch=stop_after_first).fit(
+        MaskOptimizer(toy_models(), THRESHOLDS, _config(epochs=3), progress=False, on_epoch=stop_after_first).fit(
             toy_training_set())
     assert seen == [1]

@@ -5,10 +5,10 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from chameleon_toys import TOY_FRAME_TEMPLATE, toy_models, toy_training_set
+from learning_toys import TOY_FRAME_TEMPLATE, toy_models, toy_training_set
 
 from p3mask.protect.config import get_config
-from p3mask.protect.optimizer import Chameleon
+from p3mask.protect.optimizer import MaskOptimizer
 from p3mask.protect.unlink import RIDGE, UnlinkabilityLoss, unlinkability_loss
 
 
@@ -79,7 +79,7 @@ def test_module_and_bad_input():
 def _fit(unlink_weight: float, seed: int = 0):
     config = get_config("mid", team=("a", "b"), frame_size=(40, 40), frame_template=TOY_FRAME_TEMPLATE, epochs=4,
                         batch_size=2, feather=3.0, match_model="a", quality_floor=1.0, unlink_weight=unlink_weight)
-    return Chameleon(toy_models(), {}, config, seed=seed, progress=False).fit(toy_training_set())
+    return MaskOptimizer(toy_models(), {}, config, seed=seed, progress=False).fit(toy_training_set())
 
 
 def test_optimiser_with_the_term_keeps_its_bounds_and_is_seeded():

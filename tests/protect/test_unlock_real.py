@@ -16,8 +16,8 @@ from p3mask.face.image_io import load_image
 from p3mask.models import load_model
 from p3mask.models.thresholds import match_threshold
 from p3mask.protect.apply import protect_image
-from p3mask.protect.chameleon import learn
 from p3mask.protect.config import get_config
+from p3mask.protect.learning import learn
 from p3mask.protect.unlock import unlock_image
 
 pytestmark = [pytest.mark.slow, pytest.mark.data, pytest.mark.weights]

@@ -14,8 +14,8 @@ from p3mask.face.detect import FaceDetector
 from p3mask.face.image_io import load_image
 from p3mask.models import load_model
 from p3mask.paths import data_root
-from p3mask.protect.chameleon import learn
 from p3mask.protect.config import get_config
+from p3mask.protect.learning import learn
 from p3mask.video.files import protect_video_frames
 from p3mask.video.flicker import flicker
 from p3mask.video.io import VideoWriter, audio_packets, decode_frames, open_video

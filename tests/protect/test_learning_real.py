@@ -13,10 +13,10 @@ from p3mask.models import load_model
 from p3mask.models.thresholds import match_threshold
 from p3mask.paths import data_root
 from p3mask.protect.apply import protect_image
-from p3mask.protect.chameleon import learn, learn_mask
 from p3mask.protect.config import get_config
 from p3mask.protect.face_choice import FacePolicy
 from p3mask.protect.key import P3Mask
+from p3mask.protect.learning import learn, learn_mask
 
 pytestmark = [pytest.mark.slow, pytest.mark.data, pytest.mark.weights]
 

@@ -1,5 +1,5 @@
-"""Chameleon (Chow et al., "Personalized Privacy Protection Mask Against Unauthorized Facial
-Recognition", ECCV 2024): learn one universal P3-Mask for a user from all of their photos.
+"""Learning a user's key: one universal P3-Mask from all of the user's photos, as Chameleon (Chow et al.,
+"Personalized Privacy Protection Mask Against Unauthorized Facial Recognition", ECCV 2024) learns it.
 
 :func:`learn_mask` (and :func:`learn`, which also returns how learning went) loads the photos,
 finds the user's face in each (majority identity), cuts the regions around the faces
@@ -27,13 +27,13 @@ from p3mask.models.base import FaceRecognizer
 from p3mask.models.thresholds import match_threshold
 from p3mask.protect.config import ChameleonConfig, get_config
 from p3mask.protect.key import P3Mask
-from p3mask.protect.optimizer import Chameleon, EpochStats, MaskResult
+from p3mask.protect.optimizer import EpochStats, MaskOptimizer, MaskResult
 from p3mask.protect.trainset import build_training_set, model_frames
 from p3mask.protect.visuals import LearnArtefacts
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Chameleon", "EpochStats", "LearnResult", "MaskResult", "learn", "learn_mask", "resolve_device"]
+__all__ = ["EpochStats", "MaskOptimizer", "LearnResult", "MaskResult", "learn", "learn_mask", "resolve_device"]
 
 
 # ------------------------------------------------------------------- library entry points
@@ -165,7 +165,7 @@ def learn(
                                          thresholds[config.match_model], frames, config.max_face_scale)
     skipped += data.skipped
     artefacts = out_dir if out_dir is None or isinstance(out_dir, LearnArtefacts) else LearnArtefacts(Path(out_dir))
-    fit = Chameleon(models, thresholds, config, seed=seed, progress=progress, out_dir=artefacts,
+    fit = MaskOptimizer(models, thresholds, config, seed=seed, progress=progress, out_dir=artefacts,
                     on_epoch=on_epoch).fit(data.to(device))
     references = {**fit.references, config.match_model: match_ref}
     key = P3Mask(
