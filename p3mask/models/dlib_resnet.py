@@ -15,24 +15,17 @@ layer layout below is the one that file holds (checked layer by layer when conve
 
 ``affine`` layers are dlib's frozen batch norms: ``gamma * x + beta`` per channel. Module names
 follow the dlib layer types (``con``, ``affine``, ``fc``) and their position, see the converter.
-
-Example:
-    >>> from p3mask.models import load_model
-    >>> model = load_model("dlib")  # doctest: +SKIP
-    >>> model(torch.rand(2, 3, 150, 150)).shape  # doctest: +SKIP
-    torch.Size([2, 128])
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from p3mask.models.base import FaceRecognizer
-from p3mask.models.spec import ModelSpec
+from p3mask.models.layers import Affine
+from p3mask.models.spec import port_spec
 from p3mask.weights.dlib_dat import convert_dlib_resnet
 
 MEMBER = "face_recognition_models-0.3.0/face_recognition_models/models/dlib_face_recognition_resnet_model_v1.dat"
@@ -41,6 +34,7 @@ MEMBER = "face_recognition_models-0.3.0/face_recognition_models/models/dlib_face
 # where it is stored as 122.782, 117.001, 104.298); the converter loads the exact stored values.
 INPUT_MEAN = (122.782, 117.001, 104.298)
 INPUT_SCALE = 256.0  # input_rgb_image layers divide (pixel - average) by 256 (dlib's to_tensor)
+DLIB_AFFINE = ("gamma", "beta")  # parameter names of dlib affine_ layers (gamma * x + beta per channel)
 STEM_CHANNELS = 32  # num_filters of the first con_ in the file
 # Residual units from the input, as (output channels, stride of the first con_), in file order.
 UNITS: tuple[tuple[int, int], ...] = (
@@ -94,19 +88,6 @@ def dlib_conv(in_ch: int, out_ch: int, kernel: int, stride: int) -> nn.Conv2d:
     return nn.Conv2d(in_ch, out_ch, kernel, stride, padding=kernel // 2 if stride == 1 else 0)
 
 
-class Affine(nn.Module):
-    """dlib ``affine_`` in CONV_MODE: ``y = gamma[c] * x + beta[c]`` for ``(B, C, H, W)`` input."""
-
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        self.gamma = nn.Parameter(torch.ones(channels))
-        self.beta = nn.Parameter(torch.zeros(channels))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, C, H, W)`` -> same shape."""
-        return x * self.gamma[:, None, None] + self.beta[:, None, None]
-
-
 class ResidualUnit(nn.Module):
     """One residual unit of the dlib face ResNet (``ares`` or ``ares_down`` in dlib's example).
 
@@ -120,9 +101,9 @@ class ResidualUnit(nn.Module):
         super().__init__()
         self.stride = stride
         self.con1 = dlib_conv(in_ch, out_ch, 3, stride)
-        self.affine1 = Affine(out_ch)
+        self.affine1 = Affine(out_ch, DLIB_AFFINE)
         self.con2 = dlib_conv(out_ch, out_ch, 3, 1)
-        self.affine2 = Affine(out_ch)
+        self.affine2 = Affine(out_ch, DLIB_AFFINE)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, in_ch, H, W)`` -> ``(B, out_ch, H', W')`` (``H' = H`` for stride 1)."""
@@ -148,7 +129,7 @@ class DlibResNet(FaceRecognizer):
         super().__init__()
         self.register_buffer("input_mean", torch.tensor(INPUT_MEAN))
         self.con1 = dlib_conv(3, STEM_CHANNELS, 7, 2)
-        self.affine1 = Affine(STEM_CHANNELS)
+        self.affine1 = Affine(STEM_CHANNELS, DLIB_AFFINE)
         channels, blocks = STEM_CHANNELS, []
         for out_ch, stride in UNITS:
             blocks.append(ResidualUnit(channels, out_ch, stride))
@@ -167,18 +148,8 @@ class DlibResNet(FaceRecognizer):
         return self.fc(x.mean(dim=(2, 3)))
 
 
-def _convert(files: dict[str, Path]) -> dict[str, torch.Tensor]:
-    return convert_dlib_resnet(files[MEMBER])
-
-
-SPEC = ModelSpec(
-    name="dlib",
-    build=DlibResNet,
-    archive="face-recognition-models",
-    members=(MEMBER,),
-    convert=_convert,
-    embedding_dim=128,
-    input_size=(150, 150),
-    architecture="dlib face-recognition ResNet (29 conv layers, affine-frozen BN, 128-D metric embedding)",
-    licence="CC0-1.0 (dlib model weights, face_recognition_models package)",
+SPEC = port_spec(
+    DlibResNet, "face-recognition-models", (MEMBER,), convert_dlib_resnet,
+    "dlib face-recognition ResNet (29 conv layers, affine-frozen BN, 128-D metric embedding)",
+    "CC0-1.0 (dlib model weights, face_recognition_models package)",
 )

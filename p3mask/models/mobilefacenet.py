@@ -10,10 +10,10 @@ linear 1x1 project; identity shortcut when stride 1 and shapes match), a 1x1 con
 7x7 global depthwise conv, and two linear 1x1 convs (512, then 192). BatchNorm is folded into the
 conv biases. Convolutions use TensorFlow's ``SAME`` padding (asymmetric for stride 2).
 
-Two defects of the TFJS graph are corrected, as WEIGHTS.md records: its converter fused a ReLU into
+Two defects of the TFJS graph are corrected: its converter fused a ReLU into
 the 16 depthwise convolutions that feed a PReLU (here they feed the PReLU directly, as in the tflite
-model), and it stores the PReLU slopes with the wrong sign (fixed in
-:func:`p3mask.weights.tfjs.convert_mobilefacenet_tfjs`).
+model), and it stores the PReLU slopes with the wrong sign (fixed by the name map,
+:func:`p3mask.weights.tfjs.mobilefacenet_name_map`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from torch import nn
 
 from p3mask.models.base import ARCFACE_112, Template
 from p3mask.models.human_models import HumanModelsPort, human_models_spec
-from p3mask.weights.tfjs import MOBILEFACENET_STAGES, convert_mobilefacenet_tfjs
+from p3mask.weights.tfjs import MOBILEFACENET_STAGES, mobilefacenet_name_map, mobilefacenet_unused
 
 
 def tf_same_pad(x: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
@@ -157,5 +157,5 @@ class MobileFaceNet(HumanModelsPort):
 
 
 SPEC = human_models_spec(
-    MobileFaceNet, convert_mobilefacenet_tfjs, architecture="MobileFaceNet (Chen et al. 2018), PReLU, TF-slim graph"
+    MobileFaceNet, mobilefacenet_name_map, mobilefacenet_unused, "MobileFaceNet (Chen et al. 2018), PReLU, TF-slim"
 )

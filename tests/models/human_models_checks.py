@@ -53,7 +53,7 @@ class HumanModelsPortChecks:
     @pytest.mark.slow  # reading two members out of the 145 MB archive takes longer than a fast test should
     @pytest.mark.weights
     def test_converted_weights_load_strict(self, source_files):
-        state = self.spec.convert(source_files)
+        state = self.spec.convert(source_files[self.spec.members[0]])
         self.model().load_state_dict(state, strict=True)
         assert all(v.dtype == torch.float32 for v in state.values())
 
