@@ -6,14 +6,22 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 from p3mask.atomic import WriteError, check_target, write_json
-from p3mask.cli.learn import parse_team
-from p3mask.cli.protect import policy_from_args
+from p3mask.cli.options import (
+    add_command,
+    add_copy_arguments,
+    add_device_argument,
+    add_face_choice_arguments,
+    add_learning_arguments,
+    parse_team,
+    policy_from_args,
+)
 from p3mask.cli.reporting import fail
-from p3mask.protect.config import DEFAULT_PRESET, PRESETS, get_config
+from p3mask.protect.config import get_config
 
 
 def _add_backend(parser: argparse.ArgumentParser) -> None:
@@ -39,49 +47,27 @@ def _add_backend(parser: argparse.ArgumentParser) -> None:
         help="torch and OpenCV threads per worker, a Ray task's or actor's CPU request (default 1)",
     )
     parser.add_argument("--gpus", type=float, default=0.0, metavar="G", help="GPUs per Ray task or actor (default 0)")
-    parser.add_argument(
-        "--device", default="cpu", choices=["auto", "cpu", "cuda"], help="where each worker computes (default cpu)"
-    )
+    add_device_argument(parser, default="cpu")
     parser.add_argument(
         "--json", type=Path, metavar="FILE", help="the summary JSON (default: OUT/<command>-<UTC time>.json)"
     )
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    learn = subparsers.add_parser(
-        "learn-many",
-        help="learn one key per user folder (resumable; on this machine or Ray)",
-        description="Learn a key for each sub-folder of USERS_DIR (one user each, named by the folder) into "
-        "KEYS_DIR/<user>.p3m, as `p3mask learn` would. Users whose valid key is there are skipped, so a run "
-        "stopped midway is finished by running it again; a user that fails is reported and the others go "
-        "on; a summary JSON lists every user's outcome. The exit status is 1 when any user failed.",
-    )
+    learn = add_command(subparsers, "learn-many", run_learn_many,
+                        "learn one key per user folder (resumable; on this machine or Ray)")
     learn.add_argument("users", type=Path, metavar="USERS_DIR", help="one sub-folder of photos per user")
     learn.add_argument("--out", type=Path, required=True, metavar="KEYS_DIR", help="folder of the keys")
-    learn.add_argument("--preset", choices=list(PRESETS), default=DEFAULT_PRESET, help=f"default {DEFAULT_PRESET}")
-    learn.add_argument("--epochs", type=int, metavar="N", help="passes over the photos (default: the preset's)")
-    learn.add_argument("--team", default="auto", metavar="auto|NAME,NAME,...", help="as for `p3mask learn`")
-    learn.add_argument("--seed", type=int, default=0, help="every user's learning seed (default 0, as `p3mask learn`)")
+    add_learning_arguments(learn)
     learn.add_argument("--overwrite", action="store_true", help="learn every user again and replace their keys")
     _add_backend(learn)
-    learn.set_defaults(func=run_learn_many)
-    protect = subparsers.add_parser(
-        "protect-many",
-        help="protect many users' photos with their keys (resumable; on this machine or Ray)",
-        description="Protect PHOTOS (PHOTOS_DIR/<user>/... or a manifest CSV with the header photo,user) into "
-        "OUT_DIR/<user>/ with each user's key KEYS_DIR/<user>.p3m, as `p3mask protect` would. Copies already "
-        "there are skipped (a run stopped midway is finished by running it again); every photo's outcome is "
-        "printed and listed in the summary JSON. The exit status is 1 when any photo failed.",
-    )
+    protect = add_command(subparsers, "protect-many", run_protect_many,
+                          "protect many users' photos with their keys (resumable; on this machine or Ray)")
     protect.add_argument("photos", type=Path, metavar="PHOTOS", help="PHOTOS_DIR of user folders, or a manifest CSV")
     protect.add_argument("--keys", type=Path, required=True, metavar="KEYS_DIR", help="folder of the users' keys")
     protect.add_argument("--out", type=Path, required=True, metavar="OUT_DIR", help="folder of the protected copies")
-    protect.add_argument("--overwrite", action="store_true", help="replace copies that exist")
-    protect.add_argument("--keep-metadata", action="store_true", help="keep the EXIF location and device fields")
-    choice = protect.add_mutually_exclusive_group()
-    choice.add_argument("--strict-match", action="store_true", help="protect only faces that surely match the key")
-    choice.add_argument("--faces", choices=["all", "largest"], help="protect every face, or only the largest")
-    protect.set_defaults(func=run_protect_many, face=None)
+    add_copy_arguments(protect)
+    add_face_choice_arguments(protect, by_index=False)
     _add_backend(protect)
 
 
@@ -98,34 +84,40 @@ def summary_path(args: argparse.Namespace, folder: Path) -> Path:
     return args.json or folder / f"{args.command}-{stamp}.json"
 
 
+def _print_status(outcome, name: str, done: str, done_line: Callable[[], str], skipped: str, failed: str) -> None:
+    """One line per user or photo as soon as it is done: done, skipped or not taken on stdout, failures on stderr.
+
+    Args:
+        outcome: a batch outcome (``status`` and ``error``).
+        name: what the line is about (the user, or the photo's source).
+        done: the status of success (``learned``, ``protected``); ``done_line()`` is then the whole line.
+        skipped: why a skipped one needed no work.
+        failed: the word a failure's line starts with.
+    """
+    lines = {"skipped": f"skipped {name}: {skipped}", "ignored": f"not taken {name}: {outcome.error}"}
+    line = done_line() if outcome.status == done else lines.get(outcome.status)
+    print(line or f"{failed} {name}: {outcome.error}", file=sys.stdout if line else sys.stderr, flush=True)
+
+
 def print_user(outcome) -> None:
-    """One line per user as soon as it is done: learned/skipped on stdout, failures on stderr."""
-    if outcome.status == "learned":
-        print(
-            f"learned {outcome.user} -> {outcome.key} ({outcome.photos} photos, {outcome.seconds:.1f} s, team "
-            f"{','.join(outcome.team)}, SSIMULACRA2 min {outcome.quality_min:.1f})",
-            flush=True,
-        )
-    elif outcome.status == "skipped":
-        print(f"skipped {outcome.user}: {outcome.key} is a valid key already", flush=True)
-    elif outcome.status == "ignored":
-        print(f"not taken {outcome.user}: {outcome.error}", flush=True)
-    else:
-        print(f"failed {outcome.user}: {outcome.error}", file=sys.stderr, flush=True)
+    """One line per user as soon as it is done (see :func:`_print_status`)."""
+    _print_status(
+        outcome, outcome.user, "learned",
+        lambda: f"learned {outcome.user} -> {outcome.key} ({outcome.photos} photos, {outcome.seconds:.1f} s, team "
+        f"{','.join(outcome.team)}, SSIMULACRA2 min {outcome.quality_min:.1f})",
+        f"{outcome.key} is a valid key already", "failed",
+    )
 
 
 def print_photo(outcome) -> None:
-    """One line per photo as soon as it is done: protected/skipped on stdout, failures on stderr."""
-    if outcome.status == "protected":
+    """One line per photo as soon as it is done (see :func:`_print_status`)."""
+    def protected() -> str:
         faces = sum(f["protected"] for f in outcome.faces)
         notes = "".join(f"; {n}" for n in outcome.notes)
-        print(f"protected {outcome.source} -> {outcome.target} ({outcome.user}, {faces} face(s){notes})", flush=True)
-    elif outcome.status == "skipped":
-        print(f"skipped {outcome.source}: {outcome.target} is there already", flush=True)
-    elif outcome.status == "ignored":
-        print(f"not taken {outcome.source}: {outcome.error}", flush=True)
-    else:
-        print(f"not protected {outcome.source}: {outcome.error}", file=sys.stderr, flush=True)
+        return f"protected {outcome.source} -> {outcome.target} ({outcome.user}, {faces} face(s){notes})"
+
+    skipped = f"{outcome.target} is there already"
+    _print_status(outcome, outcome.source, "protected", protected, skipped, "not protected")
 
 
 def _finish(command: str, outcomes, options, seconds: float, path: Path, **extra) -> int:
@@ -142,6 +134,11 @@ def _finish(command: str, outcomes, options, seconds: float, path: Path, **extra
 
 
 def run_learn_many(args: argparse.Namespace) -> int:
+    """Learn a key for each sub-folder of USERS_DIR (one user each, named by the folder) into KEYS_DIR/<user>.p3m, as
+    `p3mask learn` would. Users whose valid key is there are skipped, so a run stopped midway is finished by
+    running it again; a user that fails is reported and the others go on; a summary JSON lists every user's
+    outcome. The exit status is 1 when any user failed.
+    """
     from p3mask.batch.learner import LearnSettings
     from p3mask.batch.runner import learn_many
 
@@ -169,6 +166,11 @@ def run_learn_many(args: argparse.Namespace) -> int:
 
 
 def run_protect_many(args: argparse.Namespace) -> int:
+    """Protect PHOTOS (PHOTOS_DIR/<user>/... or a manifest CSV with the header photo,user) into OUT_DIR/<user>/ with
+    each user's key KEYS_DIR/<user>.p3m, as `p3mask protect` would. Copies already there are skipped (a run
+    stopped midway is finished by running it again); every photo's outcome is printed and listed in the summary
+    JSON. The exit status is 1 when any photo failed.
+    """
     from p3mask.batch.protector import ProtectSettings
     from p3mask.batch.runner import protect_many
 

@@ -418,7 +418,7 @@ def scale_summary(r: dict) -> list[str]:
 
 def run_scale_cmd(args: argparse.Namespace) -> int:
     from p3mask.bench.scale import run_scale
-    from p3mask.cli.learn import parse_team
+    from p3mask.cli.options import parse_team
     from p3mask.protect.config import get_config
 
     def measure() -> dict:

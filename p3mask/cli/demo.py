@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from p3mask.atomic import WriteError, check_writable, write_json, write_text
-from p3mask.cli.options import add_device_argument
+from p3mask.cli.options import add_device_argument, add_learning_arguments
 from p3mask.cli.reporting import fail
 from p3mask.face.detect import FaceDetector
 from p3mask.face.image_io import ARTEFACT_FOLDER_SUFFIX, load_image_with_info, save_image
@@ -28,7 +28,7 @@ from p3mask.models import available_models, load_model
 from p3mask.models.thresholds import match_threshold
 from p3mask.paths import data_root
 from p3mask.protect.apply import protect_image
-from p3mask.protect.config import DEFAULT_PRESET, PRESETS, get_config
+from p3mask.protect.config import get_config
 from p3mask.protect.learning import learn, resolve_device
 from p3mask.protect.visuals import LearnArtefacts
 from p3mask.recognition import FacePipeline, largest_face
@@ -57,10 +57,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--user", default=DEFAULT_USER, help=f"LFW identity (default {DEFAULT_USER})")
     parser.add_argument("--out", default="p3mask-demo", metavar="DIR", help="output folder (default ./p3mask-demo)")
-    parser.add_argument("--preset", choices=list(PRESETS), default=DEFAULT_PRESET, help=f"default {DEFAULT_PRESET}")
-    parser.add_argument("--epochs", type=int, metavar="N", help="passes over the photos (default: the preset's)")
+    add_learning_arguments(parser, team=False)
     add_device_argument(parser)
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--overwrite", action="store_true", help="replace the files of an earlier demo in DIR")
     parser.set_defaults(func=run)
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from p3mask.cli.learn import parse_team
-from p3mask.cli.options import add_device_argument
+from p3mask.cli.options import add_device_argument, parse_team
 from p3mask.cli.reporting import fail, run_report_command
 from p3mask.datasets import DATASETS
 from p3mask.evaluate.transforms import TRANSFORMS

@@ -6,59 +6,26 @@ import argparse
 from pathlib import Path
 
 from p3mask.atomic import WriteError, check_writable
-from p3mask.cli.options import add_device_argument
+from p3mask.cli.options import add_command, add_device_argument, add_learning_arguments, parse_team
 from p3mask.cli.reporting import fail
 from p3mask.face.image_io import ARTEFACT_FOLDER_SUFFIX, ImageLoadError
-from p3mask.models import available_models
-from p3mask.protect.config import DEFAULT_PRESET, HELD_OUT_MODELS, PRESET_HELP, PRESETS, get_config
+from p3mask.protect.config import get_config
 from p3mask.protect.key_checks import check_user_name
 from p3mask.protect.learning import LearnResult, learn, resolve_device
 from p3mask.protect.visuals import LearnArtefacts
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "learn",
-        help="learn one protection mask (key) from a user's photos",
-        description="Learn one universal P3-Mask for a user from all of their photos (Chameleon, ECCV 2024). "
-        "Pictures of the mask per epoch and a before/after sheet go to KEY.learn/ next to the key (never "
-        "into a photo folder; never read back as photos); the exact masks (npy) only with --save-epochs. "
-        "Where the key and its artefacts go is checked before learning; nothing existing is replaced "
-        "unless --overwrite.",
-    )
+    parser = add_command(subparsers, "learn", run, "learn one protection mask (key) from a user's photos")
     parser.add_argument("photos", nargs="+", metavar="PHOTOS_OR_DIRS", help="photos of the user, or folders of them")
     parser.add_argument("--out", required=True, metavar="KEY.p3m", help="key file to write")
     parser.add_argument("--user", help="the user's name (default: the key file's name)")
-    parser.add_argument("--preset", choices=list(PRESETS), default=DEFAULT_PRESET,
-                        help="strength against visibility: "
-                        + "; ".join(f"{name}: {PRESET_HELP[name]}" for name in PRESETS)
-                        + f" (default {DEFAULT_PRESET})")
-    parser.add_argument("--epochs", type=int, metavar="N", help="passes over the photos (default: the preset's)")
-    parser.add_argument("--team", default="auto", metavar="auto|NAME,NAME,...",
-                        help="models to optimise against; 'auto' selects them by focal diversity (default)")
+    add_learning_arguments(parser)
     add_device_argument(parser)
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--save-epochs", action="store_true",
                         help="also write each epoch's exact mask as KEY.learn/npy/epoch_NNNN.npy, owner-only "
                              "(each is as secret as the key: a key can be rebuilt from it)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing key and its artefacts")
-    parser.set_defaults(func=run)
-
-
-def parse_team(text: str) -> tuple[str, ...] | None:
-    """``"auto"`` -> ``None``; ``"a,b"`` -> ``("a", "b")`` after checking the names."""
-    if text.strip().lower() == "auto":
-        return None
-    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
-    if not names:
-        raise ValueError("--team: expected 'auto' or model names separated by commas")
-    unknown = [n for n in names if n not in available_models()]
-    if unknown:
-        raise ValueError(f"--team: unknown model(s) {', '.join(unknown)}; valid: {', '.join(available_models())}")
-    held = [n for n in names if n in HELD_OUT_MODELS]
-    if held:
-        raise ValueError(f"--team: {held[0]!r} is a held-out recogniser and never a team member")
-    return names
 
 
 def artefacts_folder(key_path: Path) -> Path:
@@ -118,6 +85,11 @@ def summary(result: LearnResult, path: Path) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Learn one universal P3-Mask for a user from all of their photos (Chameleon, ECCV 2024). Pictures of the mask per
+    epoch and a before/after sheet go to KEY.learn/ next to the key (never into a photo folder; never read back
+    as photos); the exact masks (npy) only with --save-epochs. Where the key and its artefacts go is checked
+    before learning; nothing existing is replaced unless --overwrite.
+    """
     out = Path(args.out)
     user = args.user or out.stem
     try:

@@ -12,7 +12,13 @@ from dataclasses import replace
 from pathlib import Path
 
 from p3mask.atomic import WriteError, check_target, write_json
-from p3mask.cli.options import add_copy_arguments, add_device_argument
+from p3mask.cli.options import (
+    add_command,
+    add_copy_arguments,
+    add_device_argument,
+    add_face_choice_arguments,
+    policy_from_args,
+)
 from p3mask.cli.reporting import fail, finish_files, print_outcome
 from p3mask.protect.apply import FaceOutcome, FileOutcome
 from p3mask.protect.face_choice import FacePolicy
@@ -21,46 +27,15 @@ from p3mask.video.command import add_video_arguments, protect_video_inputs, spli
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "protect",
-        help="protect photos with a learned key",
-        description="Detect the faces in each photo, mask the user's face(s) (strangers are left untouched) "
-        "and write the result into DIR in the original's format. Originals are never modified and no "
-        "existing file is replaced (unless --overwrite): clashes are reported per file before any work. "
-        "Each copy is read back before it is reported; GPS location and camera/device EXIF fields are "
-        "removed (unless --keep-metadata). When no face is a sure match, the most likely face is protected "
-        "anyway (on doubt); a photo with several faces none of which is plausibly the user is reported and not "
-        "written. Each face is reported "
-        "with its number (as `p3mask faces` prints it), whether it was protected, why (match, doubt, flag, "
-        "stranger) and its match score.",
-    )
+    parser = add_command(subparsers, "protect", run, "protect photos with a learned key")
     parser.add_argument("inputs", nargs="+", metavar="INPUTS", help="photos, folders of photos, or videos")
     parser.add_argument("--key", required=True, metavar="KEY.p3m", help="key file written by `p3mask learn`")
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for the protected photos")
     add_device_argument(parser)
     add_copy_arguments(parser)
-    choice = parser.add_mutually_exclusive_group()
-    choice.add_argument("--strict-match", action="store_true",
-                        help="protect only faces that surely match the key; leave photos without one unwritten")
-    choice.add_argument("--faces", choices=["all", "largest"],
-                        help="protect every face (others get the user's mask, weaker for them than their own "
-                        "key) or only the largest, whatever the match")
-    choice.add_argument("--face", type=int, action="append", metavar="INDEX",
-                        help="protect face INDEX as numbered by `p3mask faces PHOTO` (repeatable)")
+    add_face_choice_arguments(parser, by_index=True)
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write a summary of every file and face")
     add_video_arguments(parser)
-    parser.set_defaults(func=run)
-
-
-def policy_from_args(args: argparse.Namespace) -> FacePolicy:
-    """The :class:`FacePolicy` the flags ask for."""
-    if args.face:
-        if min(args.face) < 0:
-            raise ValueError(f"--face takes face numbers >= 0 as `p3mask faces` prints them, got {min(args.face)}")
-        return FacePolicy("index", tuple(args.face))
-    if args.faces:
-        return FacePolicy(args.faces)
-    return FacePolicy("strict" if args.strict_match else "failsafe")
 
 
 def describe_face(index: int, face: FaceOutcome) -> str:
@@ -100,6 +75,14 @@ def summary(outcomes: list[FileOutcome], key: P3Mask, policy: FacePolicy) -> dic
 
 
 def run(args: argparse.Namespace) -> int:
+    """Detect the faces in each photo, mask the user's face(s) (strangers are left untouched) and write the result into
+    DIR in the original's format. Originals are never modified and no existing file is replaced (unless
+    --overwrite): clashes are reported per file before any work. Each copy is read back before it is reported;
+    GPS location and camera/device EXIF fields are removed (unless --keep-metadata). When no face is a sure
+    match, the most likely face is protected anyway (on doubt); a photo with several faces none of which is
+    plausibly the user is reported and not written. Each face is reported with its number (as `p3mask faces`
+    prints it), whether it was protected, why (match, doubt, flag, stranger) and its match score.
+    """
     from p3mask.face.detect import FaceDetector
     from p3mask.models import load_model
     from p3mask.protect.apply import protect_files

@@ -11,26 +11,19 @@ import sys
 import threading
 import webbrowser
 
+from p3mask.cli.options import add_command, add_device_argument
+
 LOOPBACK_NAMES = ("localhost",)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "serve",
-        help="open the web page: make a key, protect photos, unlock them",
-        description="Start a local web server with one page that does the whole job: make your key from "
-        "your photos, protect new photos with it, unlock photos with a key you were given. It listens on "
-        "this computer only (127.0.0.1) unless --host says otherwise; photos and keys stay in a private "
-        "temporary folder that is removed when the server stops (Ctrl+C), and nothing is sent anywhere else.",
-    )
+    parser = add_command(subparsers, "serve", run, "open the web page: make a key, protect photos, unlock them")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1: this computer only; any other address "
                              "lets other machines use the page, and a warning is printed)")
     parser.add_argument("--port", type=int, default=0, help="port to listen on (default 0: a free port)")
     parser.add_argument("--no-browser", action="store_true", help="print the address but do not open a browser")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
-                        help="where to compute (default auto: CUDA when available)")
-    parser.set_defaults(func=run)
+    add_device_argument(parser)
 
 
 def is_loopback(host: str) -> bool:
@@ -70,6 +63,11 @@ def _has_desktop() -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Start a local web server with one page that does the whole job: make your key from your photos, protect new
+    photos with it, unlock photos with a key you were given. It listens on this computer only (127.0.0.1) unless
+    --host says otherwise; photos and keys stay in a private temporary folder that is removed when the server
+    stops (Ctrl+C), and nothing is sent anywhere else.
+    """
     from p3mask.cli.reporting import fail
 
     try:

@@ -2,8 +2,9 @@
 
 import pytest
 
-from p3mask.cli.learn import parse_team, run
+from p3mask.cli.learn import run
 from p3mask.cli.main import build_parser
+from p3mask.cli.options import parse_team
 from p3mask.protect.config import get_config
 
 

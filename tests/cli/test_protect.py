@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from p3mask.cli.main import build_parser, main
-from p3mask.cli.protect import describe, policy_from_args, report_outcome, run
+from p3mask.cli.options import policy_from_args
+from p3mask.cli.protect import describe, report_outcome, run
 from p3mask.protect.apply import FaceOutcome, FileOutcome, ProtectReport
 from p3mask.protect.face_choice import FacePolicy
 
