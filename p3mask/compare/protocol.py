@@ -28,8 +28,7 @@ from p3mask.evaluate.transforms import TRANSFORMS, quantize
 from p3mask.evaluate.users import ProtectedPhoto
 from p3mask.face.image_io import load_image
 from p3mask.methods.base import NoUserFaceError, Protector
-from p3mask.methods.photo_face import FRAME_SIZE, FRAME_TEMPLATE
-from p3mask.protect.config import HELD_OUT_MODEL, HELD_OUT_MODERN
+from p3mask.protect.config import CANONICAL_SIZE, CANONICAL_TEMPLATE, HELD_OUT_MODEL, HELD_OUT_MODERN
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +104,7 @@ def run_user(
         photo = ProtectedPhoto(path, row, clean, quantize(protected), landmarks, ms,
                                _face_box(protector, clean, landmarks))
         case.test.append(photo)
-        region = face_region(landmarks, clean.shape[-2:], FRAME_TEMPLATE, FRAME_SIZE)
+        region = face_region(landmarks, clean.shape[-2:], CANONICAL_TEMPLATE, CANONICAL_SIZE)
         case.quality.append(photo_quality(clean, photo.protected, region, photo.box))
     logger.info("%s on %s: setup %.1f s, %d photos protected (%.2f s each), %d without the user's face",
                 protector.name, name, case.setup_s, len(case.test),

@@ -35,15 +35,12 @@ from p3mask.methods.base import PhotoInput, Protector, frozen
 from p3mask.methods.hulls import HULLS, hull_distance
 from p3mask.methods.photo_face import (
     DEFAULT_QUALITY_TARGET,
-    FEATHER,
-    FRAME_SIZE,
-    FRAME_TEMPLATE,
     PhotoFace,
     find_user_face,
     largest_passing_scale,
 )
 from p3mask.methods.user import UserState, prepare_user
-from p3mask.protect.config import PRESETS
+from p3mask.protect.config import CANONICAL_FEATHER, CANONICAL_SIZE, CANONICAL_TEMPLATE, DEFAULT_PRESET, PRESETS
 from p3mask.protect.optimizer import PerceptualLoss, composite, feather_window
 
 logger = logging.getLogger(__name__)
@@ -55,7 +52,7 @@ class OPOM(Protector):
     Args:
         quality_target: mean SSIMULACRA2 (face in context) over the training photos after calibration
             (default: mid's floor); ``None`` keeps the learned mask at ``epsilon``.
-        epsilon: L-inf bound while learning, [0, 1] units (default: the epsilon of Chameleon's mid preset).
+        epsilon: L-inf bound while learning, [0, 1] units (default: the epsilon of Chameleon's default preset).
         hull: ``"affine"`` (default), ``"convex"`` or ``"center"``.
         epochs: passes over the training photos (default 8).
         batch_size: photos per step (default 4).
@@ -74,7 +71,7 @@ class OPOM(Protector):
     def __init__(
         self,
         quality_target: float | None = DEFAULT_QUALITY_TARGET,
-        epsilon: float = PRESETS["mid"].epsilon,
+        epsilon: float = PRESETS[DEFAULT_PRESET].epsilon,
         hull: str = "affine",
         epochs: int = 8,
         batch_size: int = 4,
@@ -115,9 +112,9 @@ class OPOM(Protector):
         with frozen(models):
             self.user = prepare_user(self, user_photos)
             data = self.user.data
-            to_frame = data.matrices(FRAME_TEMPLATE)
+            to_frame = data.matrices(CANONICAL_TEMPLATE)
             to_crop = {n: data.matrices(m.template) for n, m in models.items()}
-            window = feather_window(FRAME_SIZE, FEATHER, self.device)
+            window = feather_window(CANONICAL_SIZE, CANONICAL_FEATHER, self.device)
             eps, delta = self.epsilon, None
             rounds = self.calibration_rounds if self.quality_target is not None else 1
             for r in range(rounds):
@@ -143,7 +140,7 @@ class OPOM(Protector):
         returns ``(1, 3, fh, fw)``. Starts from ``init`` or from small seeded noise."""
         gen = torch.Generator().manual_seed(self.seed)
         step = self.step_size * eps
-        noise = ((torch.rand(1, 3, *FRAME_SIZE, generator=gen) * 2 - 1) * step).to(self.device)
+        noise = ((torch.rand(1, 3, *CANONICAL_SIZE, generator=gen) * 2 - 1) * step).to(self.device)
         delta = noise if init is None else init.clamp(-eps, eps)
         velocity = torch.zeros_like(delta)
         for epoch in range(self.epochs):

@@ -1,10 +1,11 @@
 """One face of one photo, prepared for optimising a perturbation in the canonical face frame.
 
-Every method perturbs the same thing: a ``(3, h, w)`` perturbation in Chameleon's canonical aligned-face
-frame (:data:`p3mask.protect.config.CANONICAL_TEMPLATE`, 128x128), faded out at the frame border by the
-same feather window, pasted into the photo with :func:`p3mask.face.align.paste_from_crop` and clamped to
-[0, 1]. The protected photo is re-aligned for every recogniser with the differentiable warp, so what is
-optimised is what a recogniser sees after re-detecting the face. Optimisation runs on the region of the
+Every method perturbs the same thing: a ``(3, h, w)`` perturbation in the canonical aligned-face frame
+(:data:`p3mask.protect.config.CANONICAL_TEMPLATE`, 128x128), faded out at the frame border by the same
+feather window (:data:`~p3mask.protect.config.CANONICAL_FEATHER`), pasted into the photo with
+:func:`p3mask.face.align.paste_from_crop` and clamped to [0, 1]. The protected photo is re-aligned for
+every recogniser with the differentiable warp, so what is optimised is what a recogniser sees after
+re-detecting the face. Optimisation runs on the region of the
 photo the crops can reach (downscaled when the face is much larger than the frame, as Chameleon does);
 the final perturbation is pasted at the photo's full resolution.
 
@@ -26,21 +27,23 @@ from p3mask.face.align import estimate_similarity, warp_to_crop
 from p3mask.face.detect import FaceDetector
 from p3mask.methods.base import NoUserFaceError
 from p3mask.models.base import FaceRecognizer
-from p3mask.protect.config import PRESETS
+from p3mask.protect.config import (
+    CANONICAL_FEATHER,
+    CANONICAL_MAX_FACE_SCALE,
+    CANONICAL_SIZE,
+    CANONICAL_TEMPLATE,
+    DEFAULT_PRESET,
+    PRESETS,
+)
 from p3mask.protect.floor import PERFECT, strongest_within_floor
 from p3mask.protect.optimizer import composite, feather_window
 from p3mask.protect.trainset import crop_region, model_frames
 from p3mask.quality import SSIMULACRA2Reference, face_in_context
 from p3mask.recognition import face_similarities
 
-_FRAME = PRESETS["mid"]  # frame geometry shared by every method (Chameleon's canonical frame)
-FRAME_SIZE: tuple[int, int] = _FRAME.frame_size  # (h, w) of the canonical frame, 128x128
-FRAME_TEMPLATE = _FRAME.frame_template  # its 5 landmarks, the ArcFace template moved 8 px in
-FEATHER = _FRAME.feather  # frame pixels over which every perturbation fades out at the frame border
-MAX_FACE_SCALE = _FRAME.max_face_scale  # faces larger than this x frame are optimised downscaled
 # Default perceptual budget of the baselines (SSIMULACRA2 of the face in context): Chameleon's default
-# (mid) preset's floor.
-DEFAULT_QUALITY_TARGET = _FRAME.quality_floor + _FRAME.quality_margin
+# preset's floor.
+DEFAULT_QUALITY_TARGET = PRESETS[DEFAULT_PRESET].quality_floor + PRESETS[DEFAULT_PRESET].quality_margin
 # The DSSIM budget the per-photo baselines' own penalties hold while optimising (face SSIM 0.95, their
 # earlier matched budget); their result is then scaled to the perceptual budget.
 OPTIMISATION_DSSIM_BUDGET = 0.025
@@ -136,17 +139,17 @@ class PhotoFace:
         image: torch.Tensor,
         landmarks: torch.Tensor,
         models: Mapping[str, FaceRecognizer],
-        max_face_scale: float = MAX_FACE_SCALE,
+        max_face_scale: float = CANONICAL_MAX_FACE_SCALE,
         device: str | torch.device = "cpu",
         box: tuple[float, float, float, float] | None = None,
     ) -> PhotoFace:
         """Prepare the face at ``landmarks`` ``(5, 2)`` (box ``box``) of ``image`` ``(3, H, W)`` for ``models``."""
-        frames = [(FRAME_TEMPLATE, FRAME_SIZE), *model_frames(models)]
+        frames = [(CANONICAL_TEMPLATE, CANONICAL_SIZE), *model_frames(models)]
         region, lmk, _ = crop_region(image, landmarks, frames, max_face_scale)
         include = face_in_context(box, *image.shape[1:]) if box is not None else None
         full, full_lmk, context = crop_region(image, landmarks, frames[:1], math.inf, include)
         x0, y0 = (landmarks[0] - full_lmk[0]).round().long().tolist()
-        frame = torch.as_tensor(FRAME_TEMPLATE, dtype=torch.float32)
+        frame = torch.as_tensor(CANONICAL_TEMPLATE, dtype=torch.float32)
         to_crop = {
             name: estimate_similarity(lmk[None], torch.as_tensor(m.template, dtype=torch.float32)).to(device)
             for name, m in models.items()
@@ -155,7 +158,8 @@ class PhotoFace:
             image=image, region=region[None].to(device), to_frame=estimate_similarity(lmk[None], frame).to(device),
             to_crop=to_crop, full=full[None].to(device),
             full_to_frame=estimate_similarity(full_lmk[None], frame).to(device),
-            offset=(int(y0), int(x0)), window=feather_window(FRAME_SIZE, FEATHER, device), context=context,
+            offset=(int(y0), int(x0)), window=feather_window(CANONICAL_SIZE, CANONICAL_FEATHER, device),
+            context=context,
         )
 
     def protected(self, delta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

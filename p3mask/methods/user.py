@@ -1,7 +1,8 @@
 """What every method learns about a user from their photos before protecting anything.
 
 The user's faces are found exactly as Chameleon finds them (:func:`p3mask.protect.trainset.build_training_set`:
-the identity present in most photos, recognised with the match model), cut into regions around the
+the identity present in most photos, recognised with the one match model
+:data:`p3mask.protect.config.MATCH_MODEL`), cut into regions around the
 face, and embedded by every pool model.
 """
 
@@ -14,10 +15,9 @@ import torch
 
 from p3mask.face.align import warp_to_crop
 from p3mask.methods.base import PhotoInput, Protector, load_photos
-from p3mask.methods.photo_face import FRAME_SIZE, FRAME_TEMPLATE, MAX_FACE_SCALE
+from p3mask.protect.config import CANONICAL_MAX_FACE_SCALE, CANONICAL_SIZE, CANONICAL_TEMPLATE, MATCH_MODEL
 from p3mask.protect.trainset import TrainingSet, build_training_set, model_frames
 
-MATCH_MODEL = "sface"  # recogniser that tells the user's face from strangers (Chameleon's default)
 _CHUNK = 16  # photos per forward pass when embedding
 
 
@@ -50,7 +50,7 @@ def prepare_user(
     protector: Protector,
     photos: Sequence[PhotoInput],
     match_model: str = MATCH_MODEL,
-    max_face_scale: float = MAX_FACE_SCALE,
+    max_face_scale: float = CANONICAL_MAX_FACE_SCALE,
 ) -> UserState:
     """Find the user's face in each photo and embed it with every pool model of ``protector``.
 
@@ -61,7 +61,7 @@ def prepare_user(
     models = protector.pool_models()
     matcher = protector.model(match_model)
     threshold = protector.threshold(match_model)
-    frames = [(FRAME_TEMPLATE, FRAME_SIZE), *model_frames(models)]
+    frames = [(CANONICAL_TEMPLATE, CANONICAL_SIZE), *model_frames(models)]
     names = [f"photo[{i}]" for i in range(len(images))]
     data, reference = build_training_set(images, names, protector.detector, matcher, threshold, frames, max_face_scale)
     data = data.to(protector.device)

@@ -38,10 +38,18 @@ HELD_OUT_MODELS: tuple[str, ...] = ("dlib", "w600k_mbf")
 HELD_OUT_MODEL = "dlib"  # the classic unseen recogniser of Chameleon's comparison
 HELD_OUT_MODERN = "w600k_mbf"  # the held-out modern recogniser
 
-# Canonical frame of the mask: the ArcFace 112x112 landmark template (Deng et al., CVPR 2019) moved
-# into a 128x128 frame (8 px more on every side), so the mask also covers the brow and the chin.
+# Canonical face frame, the same for every method (Chameleon's keys and the baselines): the ArcFace
+# 112x112 landmark template (Deng et al., CVPR 2019) moved into a 128x128 frame (8 px more on every
+# side), so that a perturbation also covers the brow and the chin.
 CANONICAL_SIZE: tuple[int, int] = (128, 128)
 CANONICAL_TEMPLATE: tuple[tuple[float, float], ...] = tuple((x + 8.0, y + 8.0) for x, y in ARCFACE_112)
+CANONICAL_FEATHER = 6.0  # width in frame pixels over which a perturbation fades out at the frame border
+CANONICAL_MAX_FACE_SCALE = 1.5  # photos are optimised downscaled until the face is <= this x the frame
+
+# The recogniser that tells the user's face from strangers, for every method: it picks the user's face
+# in the training photos (the identity present in most of them) and in every photo to protect.
+# MobileFaceNet: fast (0.9 GFLOP) and accurate (LFW 0.98).
+MATCH_MODEL = "mobilefacenet"
 
 # The mask is bounded in YCbCr (ITU-R BT.601): RGB = Y + CHROMA_TO_RGB @ (Cb, Cr). The largest RGB
 # contribution of unit chroma components is B's 1.772 * |Cb|.
@@ -81,12 +89,12 @@ class ChameleonConfig:
     team_size: int = 3  # members of an automatically selected team (>= 2: diversity needs two)
     pool: tuple[str, ...] = DEFAULT_POOL  # candidate team members
     reselect_every: int = 4  # epochs between focal-diversity team reselections (each embeds every photo with the pool)
-    match_model: str = "mobilefacenet"  # model whose embeddings pick the user's face in photos (fast, accurate)
-    frame_size: tuple[int, int] = CANONICAL_SIZE  # (h, w) of the canonical mask frame
+    match_model: str = MATCH_MODEL  # model whose embeddings pick the user's face in photos
+    frame_size: tuple[int, int] = CANONICAL_SIZE  # (h, w) of the mask frame
     frame_template: tuple[tuple[float, float], ...] = CANONICAL_TEMPLATE  # 5 landmarks in the frame
     mask_downsample: int = 2  # the mask is learned at frame_size / this and upsampled bilinearly (smoother)
-    feather: float = 6.0  # width in frame pixels over which the mask fades out at the frame border
-    max_face_scale: float = 1.5  # photos are downscaled for training until the face is <= this x frame
+    feather: float = CANONICAL_FEATHER  # frame pixels over which the mask fades out at the frame border
+    max_face_scale: float = CANONICAL_MAX_FACE_SCALE  # training photos are downscaled until the face <= this x frame
     # Weight of the unlinkability term (Protego; p3mask.protect.unlink): minus the log-determinant of the
     # Gram matrix of the user's normalised protected embeddings per team member (the batch against the
     # latest embeddings of the user's other photos), so protected photos do not find each other. 0: off.

@@ -8,7 +8,8 @@ from p3mask.checks import check_photo
 from p3mask.face.align import estimate_similarity
 from p3mask.methods import available_methods, get_method
 from p3mask.methods.base import check_pool, frozen
-from p3mask.methods.photo_face import FRAME_SIZE, FRAME_TEMPLATE, PhotoFace, largest_passing_scale
+from p3mask.methods.photo_face import PhotoFace, largest_passing_scale
+from p3mask.protect.config import CANONICAL_FEATHER, CANONICAL_SIZE, CANONICAL_TEMPLATE
 from p3mask.protect.floor import TOLERANCE
 from p3mask.protect.optimizer import composite, feather_window
 from p3mask.quality import face_in_context, ssimulacra2
@@ -34,19 +35,19 @@ def _face(seed: int = 0, size=(3, 150, 170)):
     g = torch.Generator().manual_seed(seed)
     coarse = torch.rand(1, 3, size[1] // 10, size[2] // 10, generator=g)  # smooth, like a photo
     image = torch.nn.functional.interpolate(coarse, size=size[1:], mode="bilinear", align_corners=False)[0]
-    tmpl = torch.tensor(FRAME_TEMPLATE)
+    tmpl = torch.tensor(CANONICAL_TEMPLATE)
     landmarks = tmpl * 0.9 + torch.tensor([25.0, 12.0])  # a face a bit smaller than the frame
     return image, landmarks, g
 
 
 def test_photo_face_finish_equals_compositing_the_whole_photo():
     image, landmarks, g = _face()
-    delta = (torch.rand(3, *FRAME_SIZE, generator=g) * 2 - 1) * 0.05
+    delta = (torch.rand(3, *CANONICAL_SIZE, generator=g) * 2 - 1) * 0.05
     box = (30.0, 20.0, 110.0, 120.0)
     face = PhotoFace.build(image, landmarks, {}, box=box)
     photo, quality, scale = face.finish(delta, None)
-    to_frame = estimate_similarity(landmarks[None], torch.tensor(FRAME_TEMPLATE))
-    window = feather_window(FRAME_SIZE, 6.0)
+    to_frame = estimate_similarity(landmarks[None], torch.tensor(CANONICAL_TEMPLATE))
+    window = feather_window(CANONICAL_SIZE, CANONICAL_FEATHER)
     whole, _ = composite(image[None], torch.ones(1, 1, *image.shape[1:]), (delta * window[0]), to_frame)
     whole = (image[None] + torch.round((whole - image[None]) * 255) / 255).clamp(0, 1)  # 8-bit levels, as saved
     torch.testing.assert_close(photo, whole[0], atol=1e-5, rtol=0)
@@ -58,7 +59,7 @@ def test_photo_face_finish_equals_compositing_the_whole_photo():
 
 def test_photo_face_finish_meets_the_quality_target():
     image, landmarks, g = _face(1)
-    delta = (torch.rand(3, *FRAME_SIZE, generator=g) * 2 - 1) * 0.1
+    delta = (torch.rand(3, *CANONICAL_SIZE, generator=g) * 2 - 1) * 0.1
     face = PhotoFace.build(image, landmarks, {}, box=(30.0, 20.0, 110.0, 120.0))
     photo, quality, scale = face.finish(delta, 75.0)
     assert 75.0 <= quality <= 75.0 + TOLERANCE
@@ -71,11 +72,11 @@ def test_photo_face_finish_meets_the_quality_target():
 def test_photo_face_zero_delta_is_identity():
     image, landmarks, _ = _face(2)
     photo, quality, _ = PhotoFace.build(image, landmarks, {}, box=(30.0, 20.0, 110.0, 120.0)).finish(
-        torch.zeros(3, *FRAME_SIZE), None)
+        torch.zeros(3, *CANONICAL_SIZE), None)
     torch.testing.assert_close(photo, image)
     assert quality == pytest.approx(100.0)
     with pytest.raises(ValueError, match="face box"):
-        PhotoFace.build(image, landmarks, {}).finish(torch.zeros(3, *FRAME_SIZE), 70.0)
+        PhotoFace.build(image, landmarks, {}).finish(torch.zeros(3, *CANONICAL_SIZE), 70.0)
 
 
 def test_frozen_restores_modes_and_gradients():

@@ -10,9 +10,8 @@ from p3mask.evaluate.quality import face_region, photo_quality
 from p3mask.face.detect import FaceDetector
 from p3mask.face.image_io import load_image
 from p3mask.methods import get_method
-from p3mask.methods.photo_face import FRAME_SIZE, FRAME_TEMPLATE
 from p3mask.models import load_models
-from p3mask.protect.config import DEFAULT_POOL
+from p3mask.protect.config import CANONICAL_SIZE, CANONICAL_TEMPLATE, DEFAULT_POOL
 from p3mask.protect.floor import TOLERANCE
 from p3mask.recognition import FacePipeline
 
@@ -65,7 +64,7 @@ def test_method_lowers_similarity_within_budget(setting, name):
     assert protected.shape == clean.shape and float(protected.min()) >= 0 and float(protected.max()) <= 1
     found = setting["detector"].detect(clean)
     landmarks, box = found.landmarks[0], found.boxes[0].tolist()
-    region = face_region(landmarks, clean.shape[-2:], FRAME_TEMPLATE, FRAME_SIZE)
+    region = face_region(landmarks, clean.shape[-2:], CANONICAL_TEMPLATE, CANONICAL_SIZE)
     quality = photo_quality(clean, protected, region, box, audit=False)
     outside = (region[0, 0] == 0) & torch.ones_like(region[0, 0], dtype=torch.bool)
     assert torch.equal(protected[:, outside], clean[:, outside])  # only the face frame changes
