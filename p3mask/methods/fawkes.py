@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from p3mask.datasets import load_dataset
 from p3mask.methods.base import PhotoInput, frozen, load_photos
 from p3mask.methods.per_photo import PerPhotoProtector
-from p3mask.methods.photo_face import DEFAULT_QUALITY_TARGET, PhotoFace
+from p3mask.methods.photo_face import PhotoFace
 from p3mask.methods.user import prepare_user
 from p3mask.protect.ssim import face_dssim
 from p3mask.recognition import FacePipeline, largest_face
@@ -42,15 +42,14 @@ class Fawkes(PerPhotoProtector):
     """Targeted per-photo cloaking under a DSSIM budget (see the module docstring).
 
     Args:
-        quality_target: SSIMULACRA2 (face in context) every cloaked photo keeps, in (0, 100) (default: mid's floor).
         steps: Adam steps per photo (default 20; the paper ran hundreds on a GPU).
         lr: Adam learning rate in [0, 1] image units (default 1/255).
         targets: candidate target identities, name -> photos; default: ``num_candidates`` LFW
             identities drawn under ``seed`` with ``photos_per_candidate`` photos or more.
         num_candidates: number of default candidates (default 10).
         photos_per_candidate: photos used per candidate for its centroid (default 2).
-        max_scale: largest factor the final budget calibration may scale the cloak by (default 2).
-        **kwargs: :class:`~p3mask.methods.base.Protector` arguments (pool, models, detector, device, seed).
+        **kwargs: :class:`~p3mask.methods.per_photo.PerPhotoProtector` arguments (``quality_target``,
+            ``max_scale``) and :class:`~p3mask.methods.base.Protector` ones (pool, models, detector, ...).
     """
 
     name = "fawkes"
@@ -58,20 +57,17 @@ class Fawkes(PerPhotoProtector):
 
     def __init__(
         self,
-        quality_target: float = DEFAULT_QUALITY_TARGET,
         steps: int = 20,
         lr: float = 1.0 / 255.0,
         targets: Mapping[str, Sequence[PhotoInput]] | None = None,
         num_candidates: int = 10,
         photos_per_candidate: int = 2,
-        max_scale: float = 2.0,
         **kwargs,
     ) -> None:
-        super().__init__(quality_target, max_scale, **kwargs)
-        if steps < 1 or lr <= 0 or num_candidates < 1 or photos_per_candidate < 1 or max_scale <= 0:
-            raise ValueError("expected steps >= 1, lr > 0, num_candidates >= 1, photos_per_candidate >= 1, max_scale > "
-                             "0")
-        self.steps = int(steps)
+        super().__init__(steps, **kwargs)
+        if lr <= 0 or num_candidates < 1 or photos_per_candidate < 1:
+            raise ValueError(f"expected lr > 0, num_candidates >= 1 and photos_per_candidate >= 1; got {lr}, "
+                             f"{num_candidates}, {photos_per_candidate}")
         self.lr = float(lr)
         self.targets = targets
         self.num_candidates = int(num_candidates)

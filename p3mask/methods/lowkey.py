@@ -29,7 +29,7 @@ from kornia.filters import gaussian_blur2d
 
 from p3mask.methods.base import PhotoInput, frozen
 from p3mask.methods.per_photo import PerPhotoProtector
-from p3mask.methods.photo_face import DEFAULT_QUALITY_TARGET, PhotoFace
+from p3mask.methods.photo_face import PhotoFace
 from p3mask.methods.user import prepare_user
 from p3mask.protect.ssim import face_dssim
 
@@ -38,38 +38,32 @@ class LowKey(PerPhotoProtector):
     """Untargeted per-photo ensemble attack with blur EOT and a perceptual penalty (see the module docstring).
 
     Args:
-        quality_target: SSIMULACRA2 (face in context) every protected photo keeps, in (0, 100) (default: mid's floor).
         steps: signed-gradient steps per photo (default 15; the paper used more on a GPU).
         step_size: step in [0, 1] image units (default 1/255).
         sigma_min: smallest blur sigma of the EOT, in region pixels (default 0.5).
         sigma_max: largest blur sigma of the EOT (default 1.5).
         kernel: side of the blur kernel, odd (default 7).
-        max_scale: largest factor the final budget calibration may scale the perturbation by (default 2).
-        **kwargs: :class:`~p3mask.methods.base.Protector` arguments (pool, models, detector, device, seed,
-            thresholds).
+        **kwargs: :class:`~p3mask.methods.per_photo.PerPhotoProtector` arguments (``quality_target``,
+            ``max_scale``) and :class:`~p3mask.methods.base.Protector` ones (pool, models, detector, ...).
     """
 
     name = "lowkey"
 
     def __init__(
         self,
-        quality_target: float = DEFAULT_QUALITY_TARGET,
         steps: int = 15,
         step_size: float = 1.0 / 255.0,
         sigma_min: float = 0.5,
         sigma_max: float = 1.5,
         kernel: int = 7,
-        max_scale: float = 2.0,
         **kwargs,
     ) -> None:
-        super().__init__(quality_target, max_scale, **kwargs)
-        if steps < 1 or step_size <= 0 or max_scale <= 0:
-            raise ValueError(f"expected steps >= 1, step_size > 0, max_scale > 0; got {steps}, {step_size}, "
-                             f"{max_scale}")
+        super().__init__(steps, **kwargs)
+        if step_size <= 0:
+            raise ValueError(f"expected step_size > 0, got {step_size}")
         if not 0.0 < sigma_min <= sigma_max or kernel < 3 or kernel % 2 == 0:
             raise ValueError(f"expected 0 < sigma_min <= sigma_max and an odd kernel >= 3; got {sigma_min}, "
                              f"{sigma_max}, {kernel}")
-        self.steps = int(steps)
         self.step_size = float(step_size)
         self.sigma_min = float(sigma_min)
         self.sigma_max = float(sigma_max)

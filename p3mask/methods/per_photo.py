@@ -18,7 +18,7 @@ import torch
 
 from p3mask.checks import check_photo
 from p3mask.methods.base import Protector, frozen
-from p3mask.methods.photo_face import OPTIMISATION_DSSIM_BUDGET, PhotoFace, find_user_face
+from p3mask.methods.photo_face import DEFAULT_QUALITY_TARGET, OPTIMISATION_DSSIM_BUDGET, PhotoFace, find_user_face
 from p3mask.methods.user import UserState
 from p3mask.models.base import FaceRecognizer
 from p3mask.protect.penalty import AdaptivePenalty
@@ -28,9 +28,11 @@ class PerPhotoProtector(Protector):
     """Base of the methods that run an optimisation for every photo they protect.
 
     Args:
-        quality_target: SSIMULACRA2 (face in context) every protected photo keeps, in (0, 100).
+        steps: optimisation steps per photo, >= 1 (the subclass's default).
+        quality_target: SSIMULACRA2 (face in context) every protected photo keeps, in (0, 100) (default:
+            the floor of Chameleon's default preset).
         max_scale: largest factor the final budget calibration may scale the perturbation by, > 0
-            (checked by the subclass, with its other hyperparameters).
+            (default 2).
         **kwargs: :class:`~p3mask.methods.base.Protector` arguments (pool, models, detector, device, seed,
             thresholds).
 
@@ -42,10 +44,15 @@ class PerPhotoProtector(Protector):
     per_photo = True
     perturbation: ClassVar[str] = "perturbation"
 
-    def __init__(self, quality_target: float, max_scale: float, **kwargs) -> None:
+    def __init__(
+        self, steps: int, quality_target: float = DEFAULT_QUALITY_TARGET, max_scale: float = 2.0, **kwargs
+    ) -> None:
         super().__init__(**kwargs)
         if not 0.0 < quality_target < 100.0:
             raise ValueError(f"quality_target must be in (0, 100), got {quality_target}")
+        if steps < 1 or max_scale <= 0:
+            raise ValueError(f"expected steps >= 1 and max_scale > 0; got {steps}, {max_scale}")
+        self.steps = int(steps)
         self.quality_target = float(quality_target)
         self.max_scale = float(max_scale)
         self.user: UserState | None = None

