@@ -341,6 +341,64 @@ def copy_notes(info: ImageInfo, keep_metadata: bool) -> tuple[str, ...]:
     return tuple(notes)
 
 
+def process_files(
+    inputs: Iterable[str | os.PathLike],
+    out_dir: str | os.PathLike,
+    overwrite: bool,
+    start: Callable[[], Callable[[Path, Path], FileOutcome]],
+    on_outcome: Callable[[FileOutcome], None] | None = None,
+) -> list[FileOutcome]:
+    """The per-file loop of :func:`protect_files` and :func:`p3mask.protect.unlock.unlock_files`.
+
+    Every output is planned first (:func:`plan_outputs`) and the refused files are reported before any
+    work; then ``start()`` (called only when there is a file to process: it loads the models) gives the
+    function that turns one ``(source, target)`` into its outcome, and each outcome goes to
+    ``on_outcome`` as soon as it is known, so an interrupted run shows what was finished.
+
+    Raises:
+        ValueError: ``out_dir`` is a file.
+    """
+    plan = plan_outputs(inputs, Path(out_dir), overwrite)
+    outcomes = []
+
+    def done(outcome: FileOutcome) -> None:
+        outcomes.append(outcome)
+        if on_outcome is not None:
+            on_outcome(outcome)
+
+    for outcome in plan.refused:
+        done(outcome)
+    process = start() if plan.jobs else None
+    for source, target in plan.jobs:
+        done(process(source, target))
+    return outcomes
+
+
+def protect_file(
+    key: P3Mask, source: Path, target: Path, detector: FaceDetector, matcher: FaceRecognizer,
+    jpeg_quality: int = 95, overwrite: bool = False, keep_metadata: bool = False, policy: FacePolicy | None = None,
+) -> FileOutcome:
+    """Protect one photo file into ``target``; every expected failure is an outcome, not an exception."""
+    try:
+        image, info = load_image_with_info(source)
+    except ImageLoadError as exc:
+        return FileOutcome(source, None, None, exc.problem)
+    device = next(matcher.parameters()).device
+    try:
+        protected, report = protect_image(key, image.to(device), detector=detector, matcher=matcher, policy=policy)
+    except FaceIndexError as exc:
+        return FileOutcome(source, None, None, f"{exc}; left unprotected, not written")
+    if report.protected == 0:
+        why = "no face found" if not report.faces else f"no face of {key.user} among {len(report.faces)} face(s)"
+        return FileOutcome(source, None, report, f"{why}; left unprotected, not written")
+    try:
+        save_image(protected, target, like=info, jpeg_quality=jpeg_quality, overwrite=overwrite,
+                   keep_metadata=keep_metadata)
+    except (WriteError, ValueError) as exc:
+        return FileOutcome(source, None, report, f"not written: {exc}")
+    return FileOutcome(source, target, report, notes=copy_notes(info, keep_metadata))
+
+
 def protect_files(
     key: P3Mask,
     inputs: Iterable[str | os.PathLike],
@@ -375,42 +433,9 @@ def protect_files(
     Raises:
         ValueError: ``out_dir`` is a file.
     """
-    out_dir = Path(out_dir)
-    plan = plan_outputs(inputs, out_dir, overwrite)
-    report_outcome = on_outcome or (lambda outcome: None)
-    outcomes = []
+    def start() -> Callable[[Path, Path], FileOutcome]:
+        found, match = detector or FaceDetector(), matcher or load_model(key.match_model)
+        return lambda source, target: protect_file(key, source, target, found, match, jpeg_quality, overwrite,
+                                                   keep_metadata, policy)
 
-    def done(outcome: FileOutcome) -> None:
-        outcomes.append(outcome)
-        report_outcome(outcome)
-
-    for outcome in plan.refused:
-        done(outcome)
-    if not plan.jobs:
-        return outcomes
-    detector = detector or FaceDetector()
-    matcher = matcher or load_model(key.match_model)
-    device = next(matcher.parameters()).device
-    for source, target in plan.jobs:
-        try:
-            image, info = load_image_with_info(source)
-        except ImageLoadError as exc:
-            done(FileOutcome(source, None, None, exc.problem))
-            continue
-        try:
-            protected, report = protect_image(key, image.to(device), detector=detector, matcher=matcher, policy=policy)
-        except FaceIndexError as exc:
-            done(FileOutcome(source, None, None, f"{exc}; left unprotected, not written"))
-            continue
-        if report.protected == 0:
-            why = "no face found" if not report.faces else f"no face of {key.user} among {len(report.faces)} face(s)"
-            done(FileOutcome(source, None, report, f"{why}; left unprotected, not written"))
-            continue
-        try:
-            save_image(protected, target, like=info, jpeg_quality=jpeg_quality, overwrite=overwrite,
-                       keep_metadata=keep_metadata)
-        except (WriteError, ValueError) as exc:
-            done(FileOutcome(source, None, report, f"not written: {exc}"))
-            continue
-        done(FileOutcome(source, target, report, notes=copy_notes(info, keep_metadata)))
-    return outcomes
+    return process_files(inputs, out_dir, overwrite, start, on_outcome)

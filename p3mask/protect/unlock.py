@@ -31,7 +31,6 @@ import logging
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from itertools import chain
 from pathlib import Path
 
 import torch
@@ -41,7 +40,7 @@ from p3mask.checks import check_photo
 from p3mask.face.align import estimate_similarity, paste_from_crop
 from p3mask.face.detect import FaceDetector
 from p3mask.face.image_io import ImageLoadError, load_image_with_info, save_image
-from p3mask.protect.apply import FileOutcome, copy_notes, plan_outputs
+from p3mask.protect.apply import FileOutcome, copy_notes, process_files
 from p3mask.protect.key import P3Mask
 from p3mask.protect.register import REFINE_STEPS, mask_strength, refine_matrices
 
@@ -190,12 +189,9 @@ def unlock_files(
     Raises:
         ValueError: ``out_dir`` is a file.
     """
-    plan = plan_outputs(inputs, Path(out_dir), overwrite)
-    detector = detector or (FaceDetector() if plan.jobs else None)
-    unlocked = (unlock_file(key, s, t, detector, min_correlation, overwrite, keep_metadata) for s, t in plan.jobs)
-    outcomes = []
-    for outcome in chain(plan.refused, unlocked):  # the refused first, then each file as it is done
-        outcomes.append(outcome)
-        if on_outcome is not None:
-            on_outcome(outcome)
-    return outcomes
+    def start() -> Callable[[Path, Path], FileOutcome]:
+        found = detector or FaceDetector()
+        return lambda source, target: unlock_file(key, source, target, found, min_correlation, overwrite,
+                                                  keep_metadata)
+
+    return process_files(inputs, out_dir, overwrite, start, on_outcome)
