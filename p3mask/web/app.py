@@ -190,12 +190,18 @@ class PageApi:
                 session.unlock_key = key
         return JSONResponse({"user": key.user, "preset": key.preset, "photos": key.photos, "team": list(key.team)})
 
-    async def protect(self, request: Request) -> Response:
+    async def _with_key(self, request: Request, which: str, missing: str, job) -> Response:
+        """Run ``job(session, photo, key)`` on the photo the path names with the session's key ``which``
+        (``key`` to protect, ``unlock_key`` to unlock); ``missing`` is the error when there is none."""
         session = self.session_of(request)
-        if session.key is None:
-            return _error("make a key or load your saved key first")
+        key = getattr(session, which)
+        if key is None:
+            return _error(missing)
         photo = session.photo(request.path_params["pid"])
-        return JSONResponse(await self.run(work.protect_photo, session, photo, session.key))
+        return JSONResponse(await self.run(job, session, photo, key))
+
+    async def protect(self, request: Request) -> Response:
+        return await self._with_key(request, "key", "make a key or load your saved key first", work.protect_photo)
 
     async def judge(self, request: Request) -> Response:
         session = self.session_of(request)
@@ -205,11 +211,8 @@ class PageApi:
         return JSONResponse({"verdicts": await self.run(work.judge_output, output, session.key)})
 
     async def unlock(self, request: Request) -> Response:
-        session = self.session_of(request)
-        if session.unlock_key is None:
-            return _error("load the key of the person whose photos these are first")
-        photo = session.photo(request.path_params["pid"])
-        return JSONResponse(await self.run(work.unlock_photo, session, photo, session.unlock_key))
+        return await self._with_key(request, "unlock_key", "load the key of the person whose photos these are first",
+                                    work.unlock_photo)
 
     async def output_file(self, request: Request) -> Response:
         session = self.session_of(request)
