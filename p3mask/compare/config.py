@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from p3mask.protect.config import PRESETS
+from p3mask.registries import entry
 
 # Order in which methods run: Chameleon first, because its measured face SSIM is the budget the
 # baselines are calibrated to.
@@ -44,8 +45,7 @@ class CompareConfig:
         unknown = [m for m in self.methods if m not in METHODS]
         if unknown or not self.methods:
             raise ValueError(f"unknown or no methods {unknown}; valid methods: {', '.join(METHODS)}")
-        if self.preset not in PRESETS:
-            raise ValueError(f"unknown preset {self.preset!r}; valid presets: {', '.join(PRESETS)}")
+        entry(PRESETS, self.preset, "preset")
         if self.users < 1 or self.min_photos < 2:
             raise ValueError(f"expected users >= 1 and min_photos >= 2, got {self.users}, {self.min_photos}")
         if self.max_photos is not None and self.max_photos < self.min_photos:

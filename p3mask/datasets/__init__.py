@@ -8,17 +8,17 @@ from p3mask.datasets.base import FaceDataset
 from p3mask.datasets.folder import load_folder
 from p3mask.datasets.lfw import Pair, load_lfw, read_pairs
 from p3mask.datasets.orl import load_orl
+from p3mask.registries import entry
 
 DATASETS = {"lfw": load_lfw, "orl": load_orl, "folder": load_folder}
 
 
 def load_dataset(name: str, root: str | Path | None = None) -> FaceDataset:
     """Load a dataset by name; ``root`` overrides the default location (required for "folder")."""
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; valid datasets: {', '.join(DATASETS)}")
+    load = entry(DATASETS, name, "dataset")
     if name == "folder" and root is None:
         raise ValueError("the 'folder' dataset needs --root PATH")
-    return DATASETS[name](root)
+    return load(root)
 
 
 __all__ = ["DATASETS", "FaceDataset", "Pair", "load_dataset", "load_folder", "load_lfw", "load_orl", "read_pairs"]

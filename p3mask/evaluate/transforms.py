@@ -26,6 +26,7 @@ import torch
 from PIL import Image
 
 from p3mask.checks import check_photo
+from p3mask.registries import entry
 
 
 def to_uint8(image: torch.Tensor) -> np.ndarray:
@@ -134,7 +135,4 @@ def available_transforms() -> list[str]:
 
 def get_transform(name: str) -> Transform:
     """A transform by name; an unknown name raises ``ValueError`` listing the valid ones."""
-    try:
-        return TRANSFORMS[name]
-    except KeyError:
-        raise ValueError(f"unknown transform {name!r}; valid transforms: {', '.join(TRANSFORMS)}") from None
+    return entry(TRANSFORMS, name, "transform")

@@ -17,6 +17,7 @@ from p3mask.methods.chameleon import ChameleonProtector
 from p3mask.methods.fawkes import Fawkes
 from p3mask.methods.lowkey import LowKey
 from p3mask.methods.opom import OPOM
+from p3mask.registries import entry
 
 METHODS: dict[str, Callable[..., Protector]] = {
     "chameleon": ChameleonProtector,  # Chow et al., ECCV 2024 (this project)
@@ -37,9 +38,7 @@ def get_method(name: str, **kwargs) -> Protector:
     Raises:
         ValueError: unknown name (the message lists the valid ones).
     """
-    if name not in METHODS:
-        raise ValueError(f"unknown method {name!r}; valid methods: {', '.join(METHODS)}")
-    return METHODS[name](**kwargs)
+    return entry(METHODS, name, "method")(**kwargs)
 
 
 __all__ = ["METHODS", "ChameleonProtector", "Fawkes", "LowKey", "NoUserFaceError", "OPOM", "Protector",

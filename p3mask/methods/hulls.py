@@ -26,9 +26,11 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
-HULLS = ("affine", "convex", "center")  # the subspace models OPOM studies
+from p3mask.registries import entry
 
 
 def _check(z: torch.Tensor, points: torch.Tensor) -> None:
@@ -117,16 +119,16 @@ def convex_hull_distance(z: torch.Tensor, points: torch.Tensor, iters: int = 200
     return (z - w @ a).norm(dim=1)
 
 
+# The subspace models OPOM studies: name -> distance of z (B, D) to the hull of points (N, D).
+HULLS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "affine": affine_hull_distance, "convex": convex_hull_distance, "center": center_distance,
+}
+
+
 def hull_distance(z: torch.Tensor, points: torch.Tensor, hull: str = "affine") -> torch.Tensor:
     """Distance of ``z`` ``(B, D)`` to the subspace of ``points`` ``(N, D)`` modelled by ``hull``.
 
     Args:
         hull: ``"affine"`` (default), ``"convex"`` or ``"center"``.
     """
-    if hull == "affine":
-        return affine_hull_distance(z, points)
-    if hull == "convex":
-        return convex_hull_distance(z, points)
-    if hull == "center":
-        return center_distance(z, points)
-    raise ValueError(f"unknown hull {hull!r}; valid hulls: {', '.join(HULLS)}")
+    return entry(HULLS, hull, "hull")(z, points)

@@ -42,6 +42,7 @@ from p3mask.methods.photo_face import (
 from p3mask.methods.user import UserState, prepare_user
 from p3mask.protect.config import CANONICAL_FEATHER, CANONICAL_SIZE, CANONICAL_TEMPLATE, DEFAULT_PRESET, PRESETS
 from p3mask.protect.optimizer import PerceptualLoss, composite, feather_window
+from p3mask.registries import entry
 
 logger = logging.getLogger(__name__)
 
@@ -84,8 +85,7 @@ class OPOM(Protector):
         super().__init__(**kwargs)
         if quality_target is not None and not 0.0 < quality_target < 100.0:
             raise ValueError(f"quality_target must be in (0, 100) or None, got {quality_target}")
-        if hull not in HULLS:
-            raise ValueError(f"unknown hull {hull!r}; valid hulls: {', '.join(HULLS)}")
+        entry(HULLS, hull, "hull")
         if not 0.0 < epsilon <= 1.0 or min(epochs, batch_size, calibration_rounds) < 1:
             raise ValueError("expected 0 < epsilon <= 1 and epochs, batch_size, calibration_rounds >= 1")
         if step_size <= 0 or momentum < 0 or max_scale <= 0:

@@ -23,6 +23,7 @@ from p3mask.models import dlib_resnet, facenet, facexzoo_mbf, fr_feature, mobile
 from p3mask.models.base import FaceRecognizer
 from p3mask.models.spec import ModelSpec
 from p3mask.paths import weights_dir
+from p3mask.registries import entry
 from p3mask.weights.archives import ARCHIVES, extract_members
 
 logger = logging.getLogger(__name__)
@@ -43,10 +44,7 @@ def available_models() -> list[str]:
 
 def get_spec(name: str) -> ModelSpec:
     """Spec of a model by name; an unknown name raises ``ValueError`` listing the valid ones."""
-    try:
-        return MODELS[name]
-    except KeyError:
-        raise ValueError(f"unknown model {name!r}; valid models: {', '.join(MODELS)}") from None
+    return entry(MODELS, name, "model")
 
 
 def weights_path(name: str) -> Path:

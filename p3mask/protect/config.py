@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 
 from p3mask.models.base import ARCFACE_112
+from p3mask.registries import entry
 
 # Models Chameleon may pick its team from: two older recognisers and two modern ArcFace-era ones.
 # FaceNet (InceptionResNetV1, 5.7 GFLOP per photo forward plus backward) and SFace (2.3 GFLOP, against
@@ -179,8 +180,7 @@ def get_config(preset: str = DEFAULT_PRESET, **overrides) -> ChameleonConfig:
     Raises:
         ValueError: unknown preset or field.
     """
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; valid presets: {', '.join(PRESETS)}")
+    base = entry(PRESETS, preset, "preset")
     known = {f.name for f in fields(ChameleonConfig)}
     unknown = sorted(set(overrides) - known)
     if unknown:
@@ -188,4 +188,4 @@ def get_config(preset: str = DEFAULT_PRESET, **overrides) -> ChameleonConfig:
     changes = {k: v for k, v in overrides.items() if v is not None}
     if "team" in changes:
         changes["team"] = tuple(changes["team"])
-    return replace(PRESETS[preset], **changes)
+    return replace(base, **changes)

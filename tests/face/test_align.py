@@ -10,14 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from p3mask.face.align import (
-    FaceAligner,
-    align_faces,
-    estimate_similarity,
-    invert_affine,
-    paste_from_crop,
-    warp_to_crop,
-)
+from p3mask.face import FaceAligner, align_faces, estimate_similarity, invert_affine, paste_from_crop, warp_to_crop
 from p3mask.models.base import ARCFACE_112
 
 TEMPLATE = torch.tensor(ARCFACE_112)
