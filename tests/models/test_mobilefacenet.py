@@ -50,7 +50,7 @@ class TestMobileFaceNet(HumanModelsPortChecks):
     @pytest.mark.data
     @pytest.mark.weights
     def test_tfjs_graph_defect_and_its_repair(self, crops, tflite_embeddings, source_files):
-        """The shipped TFJS graph disagrees with tflite; with WEIGHTS.md's two fixes it agrees."""
+        """The shipped TFJS graph disagrees with tflite; with the two fixes of p3mask.models.mobilefacenet it agrees."""
         x = (crops[:2].astype(np.float64) - 127.5) / 128.0
         output = "MobileFaceNet/Logits/SpatialSqueeze"
         shipped = TfjsGraphReference(graph_json(source_files))({"img_inputs": x}, output)

@@ -9,7 +9,7 @@ Rsqrt, Sum, Squeeze, Reshape, Pad, MatMul, Conv2D, DepthwiseConv2dNative, and th
 _FusedConv2D / FusedDepthwiseConv2dNative with ``fused_ops`` BiasAdd[, Relu].
 
 ``patch_constants`` and the editable ``nodes`` dict exist to evaluate the documented repair of the TFJS
-MobileFaceNet (see WEIGHTS.md and :func:`repair_mobilefacenet`) without editing the files.
+MobileFaceNet (see :mod:`p3mask.models.mobilefacenet` and :func:`repair_mobilefacenet`) without editing the files.
 """
 
 from __future__ import annotations
