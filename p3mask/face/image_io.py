@@ -390,7 +390,7 @@ def save_image(
 
     The file is written beside ``path``, flushed, decoded again in full (format and size checked)
     and only then moved into place; an existing ``path`` is never replaced unless ``overwrite``.
-    It is :func:`encode_image` then :func:`write_encoded`, after checking that ``path`` is not the source.
+    (:func:`encode_image` and :func:`write_encoded` do the same in two steps.)
 
     Args:
         image: ``(3, H, W)`` float tensor in [0, 1]; rounded to 8 bits.
@@ -415,7 +415,10 @@ def save_image(
     path = Path(path)
     if like is not None and not overwrite_source and same_file(path, like.path):
         raise ValueError(f"{path.name}: refusing to overwrite the source photo")
-    return write_encoded(encode_image(image, path, like, jpeg_quality, keep_metadata), path, overwrite)
+    im, fmt, options = _prepared(image, path, like, jpeg_quality, keep_metadata)
+    with atomic_path(path, overwrite=overwrite, verify=_verifier(fmt, im.size)) as tmp:
+        im.save(tmp, format=fmt, **options)
+    return path
 
 
 # Folders a walk never enters: p3mask's own learning artefacts (see p3mask.cli.learn), so that
