@@ -30,7 +30,7 @@ def add_video_arguments(parser: argparse.ArgumentParser) -> None:
                        help="mask each frame to the key's quality floor + Q, for what H.264 encoding then takes "
                        f"(default {VideoConfig.floor_margin:g})")
     group.add_argument("--no-smoothing", action="store_true",
-                       help="place the mask on each frame's raw landmarks (default: One-Euro smoothed)")
+                       help="place the mask on each frame's raw landmarks (default: tracked by optical flow)")
 
 
 def split_inputs(inputs: list[str]) -> tuple[list[str], list[str]]:

@@ -89,9 +89,8 @@ def _encode_all(info: VideoInfo, tmp: Path, container: str, protector: FrameProt
                     writer.copy(packet)
                     continue
                 image = frame_to_tensor(frame).to(device)
-                t = frame.time if frame.time is not None else len(outcomes) / float(info.rate)
                 seconds["decode"] += time.perf_counter() - tic
-                protected, outcome = protector(image, t)
+                protected, outcome = protector(image)
                 for step, s in outcome.seconds.items():
                     seconds[step] += s
                 tic = time.perf_counter()

@@ -1,14 +1,15 @@
-"""Protecting a video frame by frame: find the user's face, smooth its landmarks, mask it.
+"""Protecting a video frame by frame: find the user's face, track its landmarks, mask it.
 
 Every frame is detected (YuNet). When the user's face was masked in the previous frame, it is the
 detected face nearest to it (within ``jump`` eye distances); otherwise (the first frame, after the face
 was lost) it is the face whose embedding (``key.match_model``) is closest to the key's reference, when
 that cosine reaches the key's match threshold (:func:`p3mask.protect.apply.face_scores`). Either way
 ``protect_image`` checks the identity again on every frame, as for a photo, so one embedding per frame
-is the steady cost. Every other face is left untouched. Its landmarks go through a One-Euro filter
-(:mod:`p3mask.video.smoothing`) so the mask moves with the face, not with the detector's jitter; the
-filter starts again when the face was missing in the previous frame or jumped. The frame is then masked by
-:func:`p3mask.protect.apply.protect_image` given the smoothed face as its detection: the same
+is the steady cost. Every other face is left untouched. Its landmarks are tracked
+(:mod:`p3mask.video.tracking`: carried from the previous frame by the face's optical flow, pulled a little
+towards the detection) so the mask moves with the face, not with the detector's jitter; the tracker
+starts again when the face was missing in the previous frame or jumped. The frame is then masked by
+:func:`p3mask.protect.apply.protect_image` given the tracked face as its detection: the same
 masking and the same quality floor as a photo, aimed ``floor_margin`` above the key's floor so that
 the frame still keeps the floor once H.264 has encoded it. A frame without the user's face, or with a face
 smaller than ``min_face`` pixels, passes through unchanged.
@@ -26,7 +27,7 @@ from p3mask.models.base import FaceRecognizer
 from p3mask.protect.apply import FaceOutcome, face_scores, protect_image
 from p3mask.protect.face_choice import FacePolicy
 from p3mask.protect.key import P3Mask
-from p3mask.video.smoothing import OneEuroConfig, OneEuroFilter
+from p3mask.video.tracking import LandmarkTracker, TrackerConfig
 
 FLOOR_MARGIN = 3.0  # SSIMULACRA2 points
 _STRICT = FacePolicy("strict")
@@ -36,7 +37,7 @@ _STRICT = FacePolicy("strict")
 class VideoConfig:
     """How a video is protected and written (CLI flags map onto the fields)."""
 
-    smoothing: OneEuroConfig = OneEuroConfig()  # landmark filter; see p3mask.video.smoothing
+    tracking: TrackerConfig = TrackerConfig()  # landmark tracker; see p3mask.video.tracking
     smooth: bool = True  # False: raw detector landmarks every frame (for comparison)
     min_face: float = 32.0  # pixels: a user's face with a shorter box side passes unmasked
     jump: float = 0.5  # eye distances the eyes' midpoint may move between frames and stay the same face
@@ -65,7 +66,7 @@ class FrameOutcome:
     Attributes:
         status: "protected", "no_face" (no face at all), "no_user" (only other faces), "small"
             (the user's face under ``min_face``) or "weakened_out" (the quality floor left no mask).
-        landmarks: ``(5, 2)`` the (smoothed) landmarks the mask was placed on, None when not protected.
+        landmarks: ``(5, 2)`` the (tracked) landmarks the mask was placed on, None when not protected.
         face: the :class:`FaceOutcome` of the user's face from ``protect_image``, None when not protected.
         seconds: wall seconds of detection and of masking, ``{"detect": ..., "apply": ...}``.
     """
@@ -101,7 +102,7 @@ class FrameProtector:
         # protect_image holds the floor of the key it is given: the same key aiming higher by the margin
         aimed = min(key.quality_floor + config.floor_margin, 99.0)
         self._aim = replace(key, quality_floor=aimed) if config.floor_margin else key
-        self._filter = OneEuroFilter(config.smoothing)
+        self._tracker = LandmarkTracker(config.tracking)
         self._last: torch.Tensor | None = None  # raw landmarks of the user's face in the previous frame
 
     def _user_face(self, image: torch.Tensor, faces: Detections) -> int | None:
@@ -118,22 +119,21 @@ class FrameProtector:
         return best if float(cosines[best]) >= self.key.match_threshold else None
 
     def _lost(self) -> None:
-        """The user's face is not in this frame: forget the track and the filter's state."""
-        self._filter.reset()
+        """The user's face is not in this frame: forget the track and the tracker's state."""
+        self._tracker.reset()
         self._last = None
 
-    def _smoothed(self, raw: torch.Tensor, t: float) -> torch.Tensor:
+    def _tracked(self, image: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
         if self._last is None:
-            self._filter.reset()
+            self._tracker.reset()
         self._last = raw
-        return self._filter(raw, t) if self.config.smooth else raw
+        return self._tracker(image, raw) if self.config.smooth else raw
 
-    def __call__(self, image: torch.Tensor, t: float) -> tuple[torch.Tensor, FrameOutcome]:
-        """Protect one frame.
+    def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, FrameOutcome]:
+        """Protect one frame (the frame after the last one given).
 
         Args:
             image: ``(3, H, W)`` RGB in [0, 1].
-            t: the frame's time in seconds (increasing from frame to frame).
 
         Returns:
             ``(frame, outcome)``: the protected frame (``image`` itself when nothing was masked) and
@@ -150,14 +150,14 @@ class FrameProtector:
         if float(min(box[2] - box[0], box[3] - box[1])) < self.config.min_face:
             self._lost()
             return image, FrameOutcome("small", seconds=seconds)
-        landmarks = self._smoothed(faces.landmarks[index], t)
+        landmarks = self._tracked(image, faces.landmarks[index])
         tic = time.perf_counter()
         one = Detections(box[None].clone(), landmarks[None], faces.scores[index:index + 1].clone())
         # strict: the tracked face is masked only while it still matches the user (never on doubt)
         protected, report = protect_image(self._aim, image, matcher=self.matcher, detections=one, policy=_STRICT)
         seconds["apply"] = time.perf_counter() - tic
         face = report.faces[0]
-        if not face.protected:  # the smoothed face does not match, or the floor allowed no mask
+        if not face.protected:  # the tracked face does not match, or the floor allowed no mask
             if face.quality is None:
                 self._lost()  # not the user after all: pick the face by embedding next frame
                 return image, FrameOutcome("no_user", seconds=seconds)

@@ -130,8 +130,8 @@ def test_interrupted_run_leaves_no_partial_file(faceless_clip, stranger_key, tmp
 
     calls = []
 
-    def interrupt(self, image, t):
-        calls.append(t)
+    def interrupt(self, image):
+        calls.append(image.shape)
         if len(calls) == 5:
             raise KeyboardInterrupt
         return image, protector.FrameOutcome("no_face")
