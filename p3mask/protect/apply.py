@@ -40,6 +40,7 @@ from p3mask.protect.key import P3Mask
 from p3mask.protect.ssim import WINDOW_SIZE, FixedReferenceSSIM
 from p3mask.quality import SSIMULACRA2Reference, changed_box, face_in_context
 from p3mask.quality.ssimulacra2 import MIN_SIDE
+from p3mask.timing import NO_TIMINGS, Timings
 
 logger = logging.getLogger(__name__)
 
@@ -111,27 +112,34 @@ def _mask_face(
     landmarks: torch.Tensor,
     box: Sequence[float],
     masked_before: Sequence[_MaskedFace] = (),
+    timings: Timings = NO_TIMINGS,
 ) -> tuple[float, float, float, _MaskedFace | None]:
     """Paste the mask onto one face of ``image`` in place; return ``(quality, ssim, strength, where)``.
 
     The quality (SSIMULACRA2 of the face in context) is measured against ``original`` (the photo before
     any face was masked). Faces masked before (``masked_before``) whose windows this mask reaches must
     keep the floor too: the strength is the largest that keeps the floor on this face and on each of them.
+    ``timings`` gets the phases ``warp`` (the mask onto the face), ``quality_reference`` (SSIMULACRA2 of
+    the clean face in context), ``quality`` (each strength tried: rounding and SSIMULACRA2) and ``ssim``.
     """
     y0, y1, x0, x1 = window = face_in_context(box, image.shape[1], image.shape[2])
     if y1 - y0 < _MIN_SIDE or x1 - x0 < _MIN_SIDE:
         return 100.0, 1.0, 0.0, None  # too small to measure, or (almost) outside the picture
-    matrix = estimate_similarity(landmarks[None].to(image.dtype), torch.tensor(key.template, dtype=image.dtype))[0]
-    shift = torch.tensor([[1.0, 0.0, x0], [0.0, 1.0, y0], [0.0, 0.0, 1.0]], dtype=image.dtype)
-    to_frame = (matrix.cpu() @ shift)[None].to(image.device)
-    mask = key.mask.to(image.device, image.dtype)[None]
-    pasted, cover = paste_from_crop(mask, to_frame, (y1 - y0, x1 - x0))
+    with timings.phase("warp"):
+        template = torch.tensor(key.template, dtype=image.dtype)
+        matrix = estimate_similarity(landmarks[None].to(image.dtype), template)[0]
+        shift = torch.tensor([[1.0, 0.0, x0], [0.0, 1.0, y0], [0.0, 0.0, 1.0]], dtype=image.dtype)
+        to_frame = (matrix.cpu() @ shift)[None].to(image.device)
+        mask = key.mask.to(image.device, image.dtype)[None]
+        pasted, cover = paste_from_crop(mask, to_frame, (y1 - y0, x1 - x0))
     base, clean = image[:, y0:y1, x0:x1][None].clone(), original[:, y0:y1, x0:x1][None]
     neighbours = [face for face in masked_before if _overlaps(face.window, window)]
     # alone, the mask is the only change in the window: the measure reads only the box it reaches
-    measure = SSIMULACRA2Reference(clean, changed=None if neighbours else changed_box(cover))
+    with timings.phase("quality_reference"):
+        measure = SSIMULACRA2Reference(clean, changed=None if neighbours else changed_box(cover))
     floor = key.quality_floor + _QUALITY_GUARD
 
+    @timings.timed("quality")
     def masked(strength: float) -> tuple[torch.Tensor, float]:
         # The change is rounded to whole 8-bit levels first, so that the quality checked here is the
         # quality of the photo as saved (an 8-bit original stays on its grid).
@@ -152,7 +160,8 @@ def _mask_face(
     where = _MaskedFace(window, clean, measure)
     if neighbours:
         quality = where.quality(image)  # this face's own quality for the report (its measure reads all)
-    ssim = FixedReferenceSSIM(clean, cover)(out)
+    with timings.phase("ssim"):
+        ssim = FixedReferenceSSIM(clean, cover)(out)
     return quality, ssim, strength, where
 
 
@@ -197,6 +206,7 @@ def protect_image(
     detections: Detections | None = None,
     policy: FacePolicy | None = None,
     doubt_threshold: float | None = None,
+    timings: Timings = NO_TIMINGS,
 ) -> tuple[torch.Tensor, ProtectReport]:
     """Mask the user's face(s) in one photo (see :meth:`P3Mask.apply`).
 
@@ -209,6 +219,9 @@ def protect_image(
         policy: which faces to protect (default: fail-safe, see :mod:`p3mask.protect.face_choice`).
         doubt_threshold: cosine at which a face is plausibly the user (default: the calibrated FAR = 1e-2
             threshold of ``key.match_model``; capped at ``key.match_threshold``).
+        timings: where the parts add their wall seconds (``bench protect``'s split): ``match`` (every face's
+            embedding against the reference), then per masked face ``warp``, ``quality_reference``,
+            ``quality`` (once per strength tried) and ``ssim``.
 
     Returns:
         ``(protected, report)``: a new ``(3, H, W)`` tensor (the input is not modified) and a
@@ -223,7 +236,8 @@ def protect_image(
     matcher = matcher or load_model(key.match_model, image.device)
     if getattr(matcher, "name", key.match_model) != key.match_model:
         raise ValueError(f"the key matches faces with {key.match_model!r}, got a {matcher.name!r} matcher")
-    cosines = face_scores(matcher, key.references[key.match_model], image, detections.landmarks)
+    with timings.phase("match"):
+        cosines = face_scores(matcher, key.references[key.match_model], image, detections.landmarks)
     choice = choose_faces(cosines, key.match_threshold, _doubt_threshold(key, doubt_threshold), policy)
     faces, masked = [], []  # masked: (index in faces, where its mask went)
     for box, lmk, cos, chosen, reason in zip(detections.boxes, detections.landmarks, cosines, choice.protect,
@@ -233,7 +247,7 @@ def protect_image(
             faces.append(FaceOutcome(box_t, float(cos), False, reason=reason))
             continue
         quality, ssim, strength, where = _mask_face(key, protected, image, lmk.to(image.device), box_t,
-                                                    [w for _, w in masked])
+                                                    [w for _, w in masked], timings)
         if where is not None:
             masked.append((len(faces), where))
         faces.append(FaceOutcome(box_t, float(cos), strength > 0, quality, ssim, strength, reason))

@@ -30,6 +30,7 @@ from p3mask.protect.key import P3Mask
 from p3mask.protect.optimizer import EpochStats, MaskOptimizer, MaskResult
 from p3mask.protect.trainset import build_training_set, model_frames
 from p3mask.protect.visuals import LearnArtefacts
+from p3mask.timing import NO_TIMINGS, Timings
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +120,7 @@ def learn(
     detector: FaceDetector | None = None,
     thresholds: Mapping[str, float] | None = None,
     on_epoch: Callable[[EpochStats], None] | None = None,
+    timings: Timings = NO_TIMINGS,
 ) -> LearnResult:
     """Learn one universal P3-Mask from a user's photos; returns the key and how learning went.
 
@@ -140,6 +142,9 @@ def learn(
         thresholds: match thresholds by model name (default: :func:`p3mask.models.thresholds.match_threshold`).
         on_epoch: called with each epoch's :class:`EpochStats` when it is done (live progress); an
             exception it raises stops learning and propagates.
+        timings: where the parts of learning add their wall seconds: ``load_photos``, ``load_models``,
+            ``training_set`` (detection, the user's face, regions, the match model's reference) and the
+            optimiser's phases (:class:`p3mask.protect.optimizer.MaskOptimizer`).
 
     Returns:
         A :class:`LearnResult`: the :class:`P3Mask` key (save it with :meth:`P3Mask.save`), the
@@ -152,21 +157,25 @@ def learn(
     start = time.perf_counter()
     config = config or get_config()
     device = resolve_device(device)
-    images, names, skipped = _load_photos(photos)
+    with timings.phase("load_photos"):
+        images, names, skipped = _load_photos(photos)
     if not images:
         raise ValueError("no readable photo of the user was given")
     wanted = list(dict.fromkeys([*(config.team or config.pool), config.match_model]))
-    models = {n: (models[n] if models and n in models else load_model(n)).to(device).eval() for n in wanted}
+    with timings.phase("load_models"):
+        models = {n: (models[n] if models and n in models else load_model(n)).to(device).eval() for n in wanted}
+        detector = detector or FaceDetector()
     given = dict(thresholds or {})
     thresholds = {n: float(given[n]) if given.get(n) is not None else match_threshold(n) for n in wanted}
-    detector = detector or FaceDetector()
     frames = [(config.frame_template, config.frame_size)] + model_frames(models)
-    data, match_ref = build_training_set(images, names, detector, models[config.match_model],
-                                         thresholds[config.match_model], frames, config.max_face_scale)
+    with timings.phase("training_set"):
+        data, match_ref = build_training_set(images, names, detector, models[config.match_model],
+                                             thresholds[config.match_model], frames, config.max_face_scale)
+        data = data.to(device)
     skipped += data.skipped
     artefacts = out_dir if out_dir is None or isinstance(out_dir, LearnArtefacts) else LearnArtefacts(Path(out_dir))
     fit = MaskOptimizer(models, thresholds, config, seed=seed, progress=progress, out_dir=artefacts,
-                    on_epoch=on_epoch).fit(data.to(device))
+                        on_epoch=on_epoch, timings=timings).fit(data)
     references = {**fit.references, config.match_model: match_ref}
     key = P3Mask(
         mask=fit.mask, epsilon=config.rgb_bound, frame_size=config.frame_size, template=config.frame_template,

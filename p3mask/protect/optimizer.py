@@ -49,6 +49,7 @@ from p3mask.protect.penalty import AdaptivePenalty
 from p3mask.protect.trainset import TrainingSet
 from p3mask.protect.unlink import unlinkability_loss
 from p3mask.quality import SSIMULACRA2Reference, changed_box
+from p3mask.timing import NO_TIMINGS, Timings
 
 logger = logging.getLogger(__name__)
 
@@ -217,6 +218,10 @@ class MaskOptimizer:
             ``before_after.png`` is written at the end.
         on_epoch: called with each epoch's :class:`EpochStats` as soon as it is done (progress for a
             caller such as the web page); an exception it raises stops learning.
+        timings: where the parts of learning add their wall seconds (``bench learn``'s time split):
+            ``reference_embeddings``, ``perceptual_references``, ``team_selection``, and per step
+            ``paste``, ``team_forward``, ``perceptual_forward``, ``backward``, ``update``; then
+            ``floor_search`` and ``final_cosines``.
     """
 
     def __init__(
@@ -228,6 +233,7 @@ class MaskOptimizer:
         progress: bool = True,
         out_dir: str | Path | visuals.LearnArtefacts | None = None,
         on_epoch: Callable[[EpochStats], None] | None = None,
+        timings: Timings = NO_TIMINGS,
     ) -> None:
         self.candidates = tuple(config.team) if config.team is not None else tuple(config.pool)
         missing = [n for n in self.candidates if n not in models or (config.team is None and n not in thresholds)]
@@ -242,6 +248,7 @@ class MaskOptimizer:
             out_dir = visuals.LearnArtefacts(Path(out_dir))
         self.out_dir = out_dir
         self.on_epoch = on_epoch
+        self.timings = timings
 
     # ------------------------------------------------------------- evaluation
     def _embed(self, name: str, images: torch.Tensor, to_crop: torch.Tensor) -> torch.Tensor:
@@ -302,28 +309,32 @@ class MaskOptimizer:
     def _step(self, state: _State, batch, refs, idx: torch.Tensor) -> dict[str, float]:
         """One signed-gradient step on one mini-batch (photos ``idx`` of the training set); updates
         ``state`` in place."""
-        c = self.config
+        c, timed = self.config, self.timings.phase
         regions, valid, to_frame, crops = batch
         state.param.requires_grad_(True)
-        protected, _ = composite(regions, valid, self._delta(state), to_frame)
+        with timed("paste"):
+            protected, _ = composite(regions, valid, self._delta(state), to_frame)
         angles, spread = [], []
-        for name in state.team:
-            size = self.models[name].input_size
-            to_crop = jitter_matrices(crops[name], size, c.align_jitter, state.generator)
-            emb = self.models[name](warp_to_crop(protected, to_crop, size))
-            angles.append(_angles(emb, refs[name]))
-            if state.bank:
-                spread.append(self._spread(state, name, emb, idx))
+        with timed("team_forward"):
+            for name in state.team:
+                size = self.models[name].input_size
+                to_crop = jitter_matrices(crops[name], size, c.align_jitter, state.generator)
+                emb = self.models[name](warp_to_crop(protected, to_crop, size))
+                angles.append(_angles(emb, refs[name]))
+                if state.bank:
+                    spread.append(self._spread(state, name, emb, idx))
         per_model = torch.stack([a.mean() for a in angles])  # (team,) mean angular distance per member
         feature = per_model.mean()
-        perceptual = state.perceptual(protected, idx)
+        with timed("perceptual_forward"):
+            perceptual = state.perceptual(protected, idx)
         objective = (self._member_weights(per_model) * per_model).sum()
         loss = -objective + state.penalty.weight * F.relu(perceptual - state.penalty.budget).mean()
         if spread:
             loss = loss + c.unlink_weight * torch.stack(spread).mean()
-        (grad,) = torch.autograd.grad(loss, state.param)
+        with timed("backward"):
+            (grad,) = torch.autograd.grad(loss, state.param)
         state.param.requires_grad_(False)
-        with torch.no_grad():
+        with torch.no_grad(), timed("update"):
             state.velocity.mul_(c.momentum).add_(grad / grad.abs().mean().clamp_min(1e-12))
             step = self._step_size(state) / c.epsilon * state.bound  # each component's step in its own bound
             state.param.sub_(step * state.velocity.sign())
@@ -365,15 +376,20 @@ class MaskOptimizer:
 
     def fit(self, data: TrainingSet) -> MaskResult:
         """Learn the mask from a :class:`TrainingSet` on the models' device."""
-        c = self.config
+        c, timed = self.config, self.timings.phase
         to_frame = data.matrices(c.frame_template)
         crops = {n: data.matrices(m.template) for n, m in self.models.items()}
-        clean_emb = {n: self._embed_all(n, data.regions, crops[n]) for n in self.candidates}
-        refs = {n: F.normalize(e.mean(0), dim=0) for n, e in clean_emb.items()}
-        clean = {n: (e * refs[n]).sum(1).cpu() for n, e in clean_emb.items()}
-        _, coverage = self._protect_all(data, to_frame, torch.zeros(3, *c.frame_size, device=data.regions.device))
-        perceptual = PerceptualLoss(data.regions, data.contexts, coverage)
-        state = self._init_state(data, self._select(clean, None), perceptual)
+        with timed("reference_embeddings"):
+            clean_emb = {n: self._embed_all(n, data.regions, crops[n]) for n in self.candidates}
+            refs = {n: F.normalize(e.mean(0), dim=0) for n, e in clean_emb.items()}
+            clean = {n: (e * refs[n]).sum(1).cpu() for n, e in clean_emb.items()}
+        with timed("perceptual_references"):
+            nothing = torch.zeros(3, *c.frame_size, device=data.regions.device)
+            _, coverage = self._protect_all(data, to_frame, nothing)
+            perceptual = PerceptualLoss(data.regions, data.contexts, coverage)
+        with timed("team_selection"):
+            team = self._select(clean, None)
+        state = self._init_state(data, team, perceptual)
         if c.unlink_weight > 0:  # clean embeddings until a photo's first protected one
             state.bank = {n: e.detach().clone() for n, e in clean_emb.items()}
         history = []
@@ -384,15 +400,19 @@ class MaskOptimizer:
             if self.out_dir is not None:
                 visuals.save_epoch_mask(self._delta(state), c.epsilon, self.out_dir, epoch)
             if c.team is None and epoch % c.reselect_every == 0 and epoch < c.epochs:
-                protected, _ = self._protect_all(data, to_frame, self._delta(state))
-                state.team = self._select(self._cosines(protected, crops, refs), state.team)
+                with timed("team_selection"):
+                    protected, _ = self._protect_all(data, to_frame, self._delta(state))
+                    state.team = self._select(self._cosines(protected, crops, refs), state.team)
         delta = self._delta(state).detach()
-        protected, quality, strength = self._hold_floor(data, to_frame, delta, perceptual)
+        with timed("floor_search"):
+            protected, quality, strength = self._hold_floor(data, to_frame, delta, perceptual)
         if self.out_dir is not None:
             visuals.save_before_after(data.regions, protected, self.out_dir.folder / "before_after.png",
                                       self.out_dir.overwrite)
+        with timed("final_cosines"):
+            final = self._cosines(protected, crops, refs)
         return MaskResult(delta.cpu(), state.team, {k: v.cpu() for k, v in refs.items()}, history, quality,
-                          clean, self._cosines(protected, crops, refs), strength)
+                          clean, final, strength)
 
     # ----------------------------------------------------------- quality floor
     @torch.no_grad()

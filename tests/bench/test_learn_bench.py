@@ -60,7 +60,7 @@ def test_bench_learn_cli_writes_sane_figures(lfw_user, tmp_path, capsys, monkeyp
     out = tmp_path / "learn.json"
     threads = torch.get_num_threads()
     assert main(["bench", "learn", "--photos", "4", "--epochs", "1", "--threads", "1", "--device", "cpu",
-                 "--json", str(out)]) == 0
+                 "--profile", str(tmp_path / "profile"), "--json", str(out)]) == 0
     assert torch.get_num_threads() == threads  # --threads holds for the run only
     assert "GFLOP/s" in capsys.readouterr().out
     r = json.loads(out.read_text())
@@ -89,3 +89,17 @@ def test_bench_learn_cli_writes_sane_figures(lfw_user, tmp_path, capsys, monkeyp
     assert r["target"]["comparable"] is False  # 4 photos, 1 epoch: not the target's protocol
     assert r["target"]["seconds"] == 1e-3 and r["target"]["met"] is False
     assert r["machine"]["cpu_count"] >= 1 and len(r["machine"]["load_average"]) == 3
+    # the finer split: one backward pass per step, the step's parts inside the epochs' time, detection
+    # inside the training set's
+    phases, calls = r["phases"], r["phase_calls"]
+    steps = ("paste", "team_forward", "perceptual_forward", "backward", "update")
+    assert set(phases) == {"load_photos", "load_models", "training_set", "detection", "reference_embeddings",
+                           "perceptual_references", "team_selection", *steps, "floor_search", "final_cosines"}
+    assert all(calls[name] == flops["steps"] for name in steps)
+    assert calls["detection"] == 4 and phases["detection"] <= phases["training_set"]
+    assert sum(phases[name] for name in steps) <= sec["optimisation"]
+    top = sum(v for k, v in phases.items() if k not in ("detection", *steps)) + sec["optimisation"]
+    assert top <= sec["learn_call"]
+    trace, table = (tmp_path / "profile" / name for name in ("learn_trace.json", "learn_ops.txt"))
+    assert r["profile"] == [str(trace), str(table)]
+    assert json.loads(trace.read_text())["traceEvents"] and "aten::convolution" in table.read_text()

@@ -13,6 +13,7 @@ from p3mask.face.image_io import load_image
 from p3mask.models import load_model
 from p3mask.protect.apply import protect_image
 from p3mask.protect.key import P3Mask
+from p3mask.timing import Timings
 
 
 @pytest.mark.data
@@ -51,11 +52,17 @@ def test_bench_protect_cli_with_a_key(lfw_user, quick_key_file, tmp_path, capsys
     assert r["skip"] == 4 and r["files"] == [p.name for p in photos[4:7]] and r["image_sizes"] == [[250, 250]]
     assert r["faces_detected"] >= 3 and r["photos_protected"] == 3
     key, detector = P3Mask.load(quick_key_file), FaceDetector()
-    matcher = load_model(key.match_model)
+    matcher, timings = load_model(key.match_model), Timings()
     with thread_count(1):  # as the bench ran
-        reports = [protect_image(key, x, matcher=matcher, detections=detector.detect(x))[1]
+        reports = [protect_image(key, x, matcher=matcher, detections=detector.detect(x), timings=timings)[1]
                    for x in map(load_image, photos[4:7])]
     assert r["faces_weakened"] == sum(f.protected and f.strength < 1.0 for rep in reports for f in rep.faces)
+    faces = sum(rep.protected for rep in reports)
+    assert r["faces_protected"] == faces and r["quality_evaluations"] == timings.calls["quality"] / faces
+    assert set(r["phases"]) == {"match", "warp", "quality_reference", "quality", "ssim", "other"}
+    assert sum(r["phases"].values()) == pytest.approx(r["ms_per_face"])
+    assert r["ms_per_face"] == pytest.approx(r["apply_ms"]["mean"] * 3 / faces)
+    _check_times(r["encode_ms"], 3)
     _check_times(r["detect_ms"], 3)
     _check_times(r["apply_ms"], 3)
     assert r["target"] == {"apply_ms": 1e6, "met": True}
