@@ -153,6 +153,38 @@ def plot(report: dict, path: Path, overwrite: bool = False) -> Path:
     return save_figure(fig, path, dpi=120, overwrite=overwrite)
 
 
+def budget_curves(tables: list[dict[str, dict[str, float]]], key: str) -> dict[str, list[tuple[float, float]]]:
+    """Method -> ``(SSIMULACRA2, figure key)`` points over several ``compare.json`` tables, by quality."""
+    methods = list(dict.fromkeys(m for table in tables for m in table))
+    return {m: sorted((t[m]["ssimulacra2_face"], t[m][key]) for t in tables if m in t and t[m][key] is not None)
+            for m in methods}
+
+
+def plot_budgets(tables: list[dict[str, dict[str, float]]], path: Path, overwrite: bool = False) -> Path:
+    """Unseen-model query PSR against SSIMULACRA2, one line per method over several comparisons.
+
+    Args:
+        tables: ``compare.json`` contents (method -> figures), one per budget (e.g. Chameleon's ``low``,
+            ``mid`` and ``high`` presets with the baselines matched to each).
+        path: the PNG to write.
+        overwrite: replace ``path`` if it exists.
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    for ax, key, title in zip(axes, ("psr_unseen", "psr_unseen_modern"), ("dlib", "w600k_mbf")):
+        for method, points in budget_curves(tables, key).items():
+            ax.plot([q for q, _ in points], [p for _, p in points], marker="o", label=method,
+                    linewidth=2.5 if method == "chameleon" else 1.2)
+        for band, label in ((80, "not noticeable"), (70, "barely noticeable")):
+            ax.axvline(band, color="grey", linestyle=":", linewidth=1)
+            ax.text(band, 1.02, label, fontsize=7, ha="center", color="grey")
+        ax.set_xlabel("SSIMULACRA2, face in context (higher: less visible)")
+        ax.set_title(f"held out: {title}")
+        ax.set_ylim(0, 1.08)
+    axes[0].set_ylabel("query top-1 PSR (higher: better protection)")
+    axes[0].legend(fontsize=8)
+    return save_figure(fig, path, dpi=120, overwrite=overwrite)
+
+
 # Files write_report writes (checked before the comparison runs, so an existing one is never replaced).
 REPORT_FILES = ("compare.json", "compare_details.json", "compare.md", "compare.png")
 

@@ -6,6 +6,7 @@ import math
 import pytest
 
 from p3mask.compare import TABLE_KEYS, CompareConfig, markdown, summary, table_rows, write_report
+from p3mask.compare.report import budget_curves, plot_budgets
 from p3mask.compare.runner import method_kwargs
 from p3mask.datasets.base import FaceDataset
 from p3mask.evaluate.gallery import gallery_dataset
@@ -93,3 +94,18 @@ def test_gallery_dataset_keeps_users_and_draws_distractors(tmp_path):
     assert {"p03", "p07"} <= set(sub.identities) and len(sub) == 7
     assert list(sub.identities) == sorted(sub.identities)  # dataset order kept
     assert gallery_dataset(data, ["p03", "p07"], 5, 0).identities.keys() == sub.identities.keys()  # seeded
+
+
+def test_budget_curves_join_each_method_over_the_runs_in_quality_order(tmp_path):
+    high = {"chameleon": _row(0.6, 61.0, 0.05), "fawkes": _row(0.4, 61.5, 30.0)}
+    mid = {"chameleon": _row(0.4, 71.0, 0.05), "fawkes": _row(0.2, 71.2, 30.0), "opom": _row(0.1, 70.5, 0.05)}
+    low = {"chameleon": _row(0.1, 80.5, 0.05), "fawkes": _row(0.0, 80.1, 30.0)}
+    curves = budget_curves([mid, low, high], "psr_unseen")
+    assert list(curves) == ["chameleon", "fawkes", "opom"]
+    assert curves["chameleon"] == [(61.0, 0.6), (71.0, 0.4), (80.5, 0.1)]
+    assert curves["opom"] == [(70.5, 0.1)]  # only where it ran
+    assert budget_curves([mid], "psr_unseen_modern")["fawkes"] == [(71.2, 0.2 / 3)]
+    path = plot_budgets([mid, low, high], tmp_path / "budgets.png")
+    assert path.stat().st_size > 1000
+    with pytest.raises(Exception, match="exists"):
+        plot_budgets([mid], path)
