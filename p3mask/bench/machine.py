@@ -7,6 +7,7 @@ import platform
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import cv2
 import torch
@@ -37,11 +38,26 @@ def thread_count(threads: int | None) -> Iterator[None]:
         cv2.setNumThreads(before[1])
 
 
+def cpu_model() -> str | None:
+    """The CPU's model as Linux reports it (``model name``, and family/model numbers, which tell apart
+    generations a virtual machine names alike); None elsewhere."""
+    try:
+        fields = dict(line.split(":", 1) for line in Path("/proc/cpuinfo").read_text().splitlines() if ":" in line)
+    except OSError:
+        return None
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    if "model name" not in fields:
+        return None
+    family, model = fields.get("cpu family"), fields.get("model")
+    return fields["model name"] + (f" (family {family}, model {model})" if family and model else "")
+
+
 def machine_info() -> dict:
-    """Cores, load average (1, 5, 15 min), thread counts and library versions, as plain JSON values."""
+    """Cores, CPU model, load average (1, 5, 15 min), thread counts and library versions, as plain JSON values."""
     load = [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None
     return {
         "cpu_count": os.cpu_count(),
+        "cpu_model": cpu_model(),
         "load_average": load,
         "torch_threads": torch.get_num_threads(),
         "opencv_threads": cv2.getNumThreads(),
