@@ -24,8 +24,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     verify.add_argument("--models", nargs="+", choices=list(MODELS), metavar="NAME",
                         help="models to test (default: all)")
     add_device_argument(verify)
-    verify.add_argument("--json", type=Path, metavar="FILE", help="write the figures to FILE")
-    verify.add_argument("--overwrite", action="store_true", help="replace FILE if it exists (default: refuse)")
+    _add_json_arguments(verify)
     verify.set_defaults(func=run_verify_cmd)
     calibrate = kinds.add_parser("calibrate", help="match thresholds at FAR=1e-3 (and doubt thresholds "
                                "at FAR=1e-2) from LFW impostor pairs")
@@ -33,14 +32,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     calibrate.add_argument("--identities", type=int, default=400, help="one photo each of N people (default 400)")
     calibrate.add_argument("--models", nargs="+", choices=list(MODELS), metavar="NAME", help="default: all")
     add_device_argument(calibrate)
-    calibrate.add_argument("--json", type=Path, metavar="FILE", help="also write the figures to FILE")
-    calibrate.add_argument("--overwrite", action="store_true", help="replace FILE if it exists (default: refuse)")
+    _add_json_arguments(calibrate)
     calibrate.set_defaults(func=run_calibrate_cmd)
     _add_learn(kinds)
     _add_protect(kinds)
     _add_choice(kinds)
     _add_video(kinds)
     _add_scale(kinds)
+
+
+def _add_json_arguments(parser: argparse.ArgumentParser,
+                        overwrite_help: str = "replace FILE if it exists (default: refuse)") -> None:
+    """``--json FILE`` and ``--overwrite``, as every benchmark takes them."""
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures to FILE")
+    parser.add_argument("--overwrite", action="store_true", help=overwrite_help)
 
 
 def _add_learn(kinds: argparse._SubParsersAction) -> None:
@@ -56,8 +61,7 @@ def _add_learn(kinds: argparse._SubParsersAction) -> None:
     learn.add_argument("--seed", type=int, default=0, help="learning seed (default 0)")
     learn.add_argument("--profile", type=Path, metavar="DIR", help="also record a torch.profiler trace of learning "
                        "into DIR (learn_trace.json, learn_ops.txt); it slows the run")
-    learn.add_argument("--json", type=Path, metavar="FILE", help="also write the figures to FILE")
-    learn.add_argument("--overwrite", action="store_true", help="replace FILE if it exists (default: refuse)")
+    _add_json_arguments(learn)
     learn.set_defaults(func=run_learn_cmd)
 
 
@@ -74,8 +78,7 @@ def _add_protect(kinds: argparse._SubParsersAction) -> None:
                          "key was learned from (default: 0 with --key, the quick key's 10 without)")
     protect.add_argument("--threads", type=int, metavar="T", help="torch and OpenCV threads (default: theirs)")
     protect.add_argument("--repeat", type=int, default=1, metavar="R", help="time each photo R times (default 1)")
-    protect.add_argument("--json", type=Path, metavar="FILE", help="also write the figures to FILE")
-    protect.add_argument("--overwrite", action="store_true", help="replace FILE if it exists (default: refuse)")
+    _add_json_arguments(protect)
     protect.set_defaults(func=run_protect_cmd)
 
 
@@ -112,8 +115,7 @@ def _add_choice(kinds: argparse._SubParsersAction) -> None:
     choice.add_argument("--seed", type=int, default=0, help="draw of users, splits and strangers (default 0)")
     choice.add_argument("--train-photos", type=int, metavar="N", help="make each reference from the first N train "
                         "photos only, as a key learned from few photos (default: all, as the evaluation)")
-    choice.add_argument("--json", type=Path, metavar="FILE", help="also write the figures to FILE")
-    choice.add_argument("--overwrite", action="store_true", help="replace FILE if it exists (default: refuse)")
+    _add_json_arguments(choice)
     choice.set_defaults(func=run_choice_cmd)
 
 
@@ -161,9 +163,7 @@ def _add_video(kinds: argparse._SubParsersAction) -> None:
     video.add_argument("--threads", type=int, metavar="T", help="torch and OpenCV threads (default: theirs)")
     video.add_argument("--strip", type=Path, metavar="PNG", help="write 8 consecutive frames, original above "
                        "protected, to PNG")
-    video.add_argument("--json", type=Path, metavar="FILE", help="also write the figures to FILE")
-    video.add_argument("--overwrite", action="store_true",
-                       help="replace the --json FILE and --strip PNG if they exist (default: refuse)")
+    _add_json_arguments(video, "replace the --json FILE and --strip PNG if they exist (default: refuse)")
     video.set_defaults(func=run_video_cmd)
 
 
@@ -390,8 +390,7 @@ def _add_scale(kinds: argparse._SubParsersAction) -> None:
     scale.add_argument("--epochs", type=int, metavar="N", help="passes over the photos (default: the preset's)")
     scale.add_argument("--team", default="auto", metavar="auto|NAME,NAME,...", help="as for `p3mask learn`")
     scale.add_argument("--seed", type=int, default=0, help="learning seed (default 0)")
-    scale.add_argument("--json", type=Path, metavar="FILE", help="also write the figures to FILE")
-    scale.add_argument("--overwrite", action="store_true", help="replace FILE if it exists (default: refuse)")
+    _add_json_arguments(scale)
     scale.set_defaults(func=run_scale_cmd)
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import torch
 from kornia.filters import filter2d_separable, get_gaussian_kernel1d
 from kornia.metrics import ssim as ssim_map
-from torch import nn
 
 # Window of the SSIM map: 11 taps, Gaussian sigma 1.5 (Wang et al. 2004; kornia's default sigma).
 WINDOW_SIZE = 11
@@ -164,23 +163,3 @@ def face_dssim(
     return (1.0 - face_ssim(img1, img2, weight, window_size)) / 2.0
 
 
-class FaceSSIM(nn.Module):
-    """Module form of :func:`face_ssim`; ``forward(img1, img2, weight=None) -> (B,)``."""
-
-    def __init__(self, window_size: int = WINDOW_SIZE) -> None:
-        super().__init__()
-        self.window_size = window_size
-
-    def forward(self, img1: torch.Tensor, img2: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
-        return face_ssim(img1, img2, weight, self.window_size)
-
-
-class FaceDSSIM(nn.Module):
-    """Module form of :func:`face_dssim`; ``forward(img1, img2, weight=None) -> (B,)``."""
-
-    def __init__(self, window_size: int = WINDOW_SIZE) -> None:
-        super().__init__()
-        self.window_size = window_size
-
-    def forward(self, img1: torch.Tensor, img2: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
-        return face_dssim(img1, img2, weight, self.window_size)

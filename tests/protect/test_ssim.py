@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from p3mask.protect.ssim import FaceDSSIM, FaceSSIM, FixedReferenceSSIM, face_dssim, face_ssim
+from p3mask.protect.ssim import FixedReferenceSSIM, face_dssim, face_ssim
 
 
 def _images(seed: int = 0, shape=(2, 3, 24, 24)) -> torch.Tensor:
@@ -45,15 +45,14 @@ def test_weight_map_ignores_outside_region():
     assert torch.allclose(face_ssim(x, y, torch.ones(1, 1, 32, 32) * 3.0), face_ssim(x, y), atol=1e-6)
 
 
-def test_gradient_flows_and_modules_match():
+def test_gradient_flows():
     x = _images(6)
     y = (x + 0.05 * torch.randn(x.shape, generator=torch.Generator().manual_seed(7))).clamp(0, 1)
     y.requires_grad_(True)
     weight = torch.rand(2, 1, 24, 24, generator=torch.Generator().manual_seed(8))
-    d = FaceDSSIM()(x, y, weight)
+    d = face_dssim(x, y, weight)
     d.sum().backward()
     assert y.grad is not None and torch.isfinite(y.grad).all() and y.grad.abs().sum() > 0
-    assert torch.allclose(FaceSSIM()(x, y.detach(), weight), face_ssim(x, y.detach(), weight))
 
 
 def test_gradcheck_float64():
