@@ -37,6 +37,7 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from p3mask.atomic import atomic_path, check_target, write_text
 from p3mask.bench.machine import machine_info, peak_gflops, thread_count
 from p3mask.datasets.lfw import load_lfw
 from p3mask.face.align import paste_from_crop
@@ -204,18 +205,26 @@ def _profiled(folder: Path | None):
     return torch.profiler.profile(activities=activities)
 
 
-def write_profile(profile, folder: Path) -> list[str]:
-    """Write ``profile``'s Chrome trace and its ops' table into ``folder``; the paths written."""
+PROFILE_FILES = ("learn_trace.json", "learn_ops.txt")  # what --profile DIR writes into DIR
+
+
+def write_profile(profile, folder: Path, overwrite: bool = False) -> list[str]:
+    """Write ``profile``'s Chrome trace and its ops' table into ``folder``, atomically; the paths written.
+
+    Raises:
+        p3mask.atomic.WriteError: a file exists (and not ``overwrite``) or could not be written.
+    """
     folder.mkdir(parents=True, exist_ok=True)
-    trace, table = folder / "learn_trace.json", folder / "learn_ops.txt"
-    profile.export_chrome_trace(str(trace))
-    table.write_text(profile.key_averages().table(sort_by="self_cpu_time_total", row_limit=60) + "\n")
+    trace, table = (folder / name for name in PROFILE_FILES)
+    with atomic_path(trace, overwrite=overwrite) as tmp:
+        profile.export_chrome_trace(str(tmp))
+    write_text(profile.key_averages().table(sort_by="self_cpu_time_total", row_limit=60) + "\n", table, overwrite)
     return [str(trace), str(table)]
 
 
 def run_learn(root=None, user: str | None = None, photos: int = TARGET_PHOTOS, preset: str = TARGET_PRESET,
               epochs: int | None = None, device: str = "auto", seed: int = 0, threads: int | None = None,
-              progress: bool = False, profile: str | Path | None = None) -> dict:
+              progress: bool = False, profile: str | Path | None = None, overwrite: bool = False) -> dict:
     """Time learning one key on ``photos`` photos of an LFW identity; figures as a JSON-ready dict.
 
     Args:
@@ -230,13 +239,18 @@ def run_learn(root=None, user: str | None = None, photos: int = TARGET_PHOTOS, p
         progress: one tqdm line per epoch on stderr.
         profile: a folder for a :mod:`torch.profiler` trace of the ``learn`` call (see the module
             docstring); the profiler slows the run, so its timings are not the plain run's.
+        overwrite: replace profile files that already exist in ``profile``.
 
     Raises:
         ValueError: ``profile`` exists and is not a folder.
+        p3mask.atomic.WriteError: a profile file exists (and not ``overwrite``).
     """
     profile = Path(profile) if profile is not None else None
-    if profile is not None and profile.exists() and not profile.is_dir():
-        raise ValueError(f"--profile {profile}: is a file, not a folder")
+    if profile is not None:
+        if profile.exists() and not profile.is_dir():
+            raise ValueError(f"--profile {profile}: is a file, not a folder")
+        for name in PROFILE_FILES:  # refused before learning, not after it
+            check_target(profile / name, overwrite)
     config = get_config(preset, epochs=epochs)
     user, paths = lfw_user_photos(root, user, photos)
     device = resolve_device(device)
@@ -254,7 +268,7 @@ def run_learn(root=None, user: str | None = None, photos: int = TARGET_PHOTOS, p
         with _profiled(profile) as recording:
             result = learn(images, config, user=user, device=device, seed=seed, progress=progress,
                            models=models, detector=detector, timings=timings)
-        written = write_profile(recording, profile) if recording is not None else []
+        written = write_profile(recording, profile, overwrite) if recording is not None else []
         flops = step_flops(result, _training_set(images, config, models, detector.detector).to(device),
                            models, config)
         machine["load_average_after"] = machine_info()["load_average"]

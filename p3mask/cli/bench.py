@@ -60,7 +60,7 @@ def _add_learn(kinds: argparse._SubParsersAction) -> None:
     add_device_argument(learn)
     learn.add_argument("--seed", type=int, default=0, help="learning seed (default 0)")
     learn.add_argument("--profile", type=Path, metavar="DIR", help="also record a torch.profiler trace of learning "
-                       "into DIR (learn_trace.json, learn_ops.txt); it slows the run")
+                       "into DIR (learn_trace.json, learn_ops.txt; --overwrite replaces them); it slows the run")
     _add_json_arguments(learn)
     learn.set_defaults(func=run_learn_cmd)
 
@@ -297,10 +297,10 @@ def run_learn_cmd(args: argparse.Namespace) -> int:
 
     def measure() -> dict:
         return run_learn(args.root, args.user, args.photos, args.preset, args.epochs, args.device, args.seed,
-                         args.threads, progress=True, profile=args.profile)
+                         args.threads, progress=True, profile=args.profile, overwrite=args.overwrite)
 
     return check_json("learn", args) or run_timing("learn", measure, learn_summary, args.json,
-                                                    overwrite=args.overwrite)
+                                                    (ValueError, FileNotFoundError, WriteError), args.overwrite)
 
 
 def protect_summary(r: dict) -> list[str]:

@@ -103,3 +103,10 @@ def test_bench_learn_cli_writes_sane_figures(lfw_user, tmp_path, capsys, monkeyp
     trace, table = (tmp_path / "profile" / name for name in ("learn_trace.json", "learn_ops.txt"))
     assert r["profile"] == [str(trace), str(table)]
     assert json.loads(trace.read_text())["traceEvents"] and "aten::convolution" in table.read_text()
+
+
+def test_bench_learn_refuses_to_replace_a_profile_file_before_learning(tmp_path, capsys):
+    (tmp_path / "learn_ops.txt").write_text("mine")
+    assert main(["bench", "learn", "--photos", "2", "--epochs", "1", "--profile", str(tmp_path)]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert (tmp_path / "learn_ops.txt").read_text() == "mine" and not (tmp_path / "learn_trace.json").exists()
