@@ -14,7 +14,8 @@ towards its own, so that the flow's small errors cannot add up (a complementary 
 
 A detection error that persists for ``n`` frames moves the landmarks by about ``correction * n`` of it,
 instead of all of it at once. Where the flow cannot be measured (too few features, no consistent
-motion) the tracker starts again from the detection.
+motion), or the detection is far from where the flow put the face (a cut, another face: ``restart``
+eye distances), the tracker starts again from the detection.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ class TrackerConfig:
         window: Lucas-Kanade window side in pixels.
         levels: Lucas-Kanade pyramid levels above the frame (faster motion needs more).
         ransac_px: a feature whose motion is off the fitted similarity by more than this is an outlier.
+        restart: a detection whose landmarks are this many eye distances (mean) from the prediction is
+            taken as it is: the tracked face is not where the flow says.
     """
 
     correction: float = 0.03
@@ -46,12 +49,15 @@ class TrackerConfig:
     window: int = 15
     levels: int = 2
     ransac_px: float = 1.0
+    restart: float = 0.5
 
     def __post_init__(self) -> None:
         if not 0 < self.correction <= 1:
             raise ValueError(f"correction must be in (0, 1], got {self.correction}")
         if self.min_features < 3 or self.features < self.min_features:
             raise ValueError(f"expected 3 <= min_features <= features, got {self.min_features}, {self.features}")
+        if self.restart <= 0:
+            raise ValueError(f"restart must be > 0 eye distances, got {self.restart}")
         if self.window < 3 or self.levels < 0 or self.ransac_px <= 0:
             raise ValueError(f"expected window >= 3, levels >= 0, ransac_px > 0, got {self.window}, {self.levels}, "
                              f"{self.ransac_px}")
@@ -164,11 +170,16 @@ class LandmarkTracker:
             detected: ``(5, 2)`` the detector's landmarks of the face in ``image`` (pixels, x then y).
 
         Returns:
-            ``(5, 2)`` float32 landmarks: the detection on a first frame (or when the flow fails), else the
-            flow's prediction moved ``correction`` of the way towards the detection.
+            ``(5, 2)`` float32 landmarks: the detection on a first frame (or when the flow fails, or the
+            detection is ``restart`` eye distances from the prediction), else the flow's prediction moved
+            ``correction`` of the way towards the detection.
         """
         detected = detected.detach().to(torch.float32).cpu()
         predicted = self.predict(image)
+        if predicted is not None:
+            eye = max(float((detected[1] - detected[0]).norm()), 1.0)
+            if float((detected - predicted).norm(dim=1).mean()) > self.config.restart * eye:
+                predicted = None
         out = detected if predicted is None else predicted + self.config.correction * (detected - predicted)
         self._landmarks, self._image = out, image.detach()
         return out.clone()

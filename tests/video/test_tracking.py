@@ -1,6 +1,6 @@
 """The landmark tracker on seeded textures: the flow recovers known sub-pixel motion, detector noise is
 mostly removed, a persistent detection offset is followed at the correction rate, and a face without
-texture falls back to the detection."""
+texture or a detection far from the prediction falls back to the detection."""
 
 import cv2
 import numpy as np
@@ -98,7 +98,15 @@ def test_no_texture_or_a_reset_falls_back_to_the_detection():
     torch.testing.assert_close(tracker(textured, shifted), shifted)
 
 
-@pytest.mark.parametrize("kwargs", [{"correction": 0.0}, {"correction": 1.5}, {"min_features": 2},
+def test_a_detection_far_from_the_prediction_restarts_the_track():
+    frame = _warp(_texture(4), _similarity())
+    tracker = LandmarkTracker()
+    tracker(frame, FACE)
+    elsewhere = FACE + torch.tensor([30.0, 0.0])  # 0.75 eye distances away: a cut, or another face
+    torch.testing.assert_close(tracker(frame, elsewhere), elsewhere)
+
+
+@pytest.mark.parametrize("kwargs", [{"correction": 0.0}, {"restart": 0.0}, {"correction": 1.5}, {"min_features": 2},
                                     {"features": 4, "min_features": 8}, {"window": 2}, {"ransac_px": 0.0}])
 def test_bad_config_is_refused(kwargs):
     with pytest.raises(ValueError):
