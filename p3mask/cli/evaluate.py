@@ -31,6 +31,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--team", default="auto", metavar="auto|NAME,NAME,...",
                         help="models every mask is learned against; 'auto' selects them per user by focal diversity "
                              "(default)")
+    parser.add_argument("--masks", type=int, default=1, metavar="K",
+                        help="masks per user, learned with K seeds, one per photo by its bytes (an experiment "
+                             "of the several-masks key; default 1)")
     parser.add_argument("--unlink-weight", type=float, metavar="W",
                         help="weight of the unlinkability term in learning (default: the preset's, 0 = off)")
     parser.add_argument("--min-photos", type=int, default=10, help="users need this many photos (default 10)")
@@ -61,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         return run_evaluation(EvalConfig(
             dataset=args.dataset, root=args.root, users=args.users, presets=tuple(args.presets), seed=args.seed,
             min_photos=args.min_photos, max_photos=args.max_photos or None, epochs=args.epochs, team=team,
-            unlink_weight=args.unlink_weight, gallery_identities=args.gallery_identities,
+            unlink_weight=args.unlink_weight, masks=args.masks, gallery_identities=args.gallery_identities,
             models=tuple(args.models) if args.models else None, transforms=tuple(args.transforms),
             adaptive=not args.no_adaptive, device=args.device, use_cache=not args.no_cache,
         ))

@@ -37,9 +37,9 @@ def probe_set(cases: list[UserCase], embedder: ProbeEmbedder, image_of: ImageOf)
 
 
 def unlocked_set(cases: list[UserCase], embedder: ProbeEmbedder, wrong: bool) -> ProbeSet:
-    """Probes unlocked with each user's own key, or (``wrong``) with the next user's key."""
+    """Probes unlocked with the user's key that protected them, or (``wrong``) with the next user's key."""
     def image_of(case: UserCase, photo: ProtectedPhoto) -> torch.Tensor:
-        key = cases[(case.index + 1) % len(cases)].key if wrong else case.key
+        key = cases[(case.index + 1) % len(cases)].key if wrong else case.key_of(photo)
         return unlock_image(photo.protected, key, detector=embedder.detector).image
     return probe_set(cases, embedder, image_of)
 

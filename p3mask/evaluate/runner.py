@@ -80,6 +80,7 @@ class EvalConfig:
     epochs: int | None = None  # override the preset's epochs
     team: tuple[str, ...] | None = None  # fixed team for every user's mask (default: focal-diversity selection)
     unlink_weight: float | None = None  # override the preset's unlinkability weight (ChameleonConfig.unlink_weight)
+    masks: int = 1  # masks per user (issue 19's several-masks key): learned with different seeds, one per photo
     models: tuple[str, ...] | None = None  # recognisers to evaluate (default: the whole zoo)
     transforms: tuple[str, ...] = tuple(TRANSFORMS)  # scraper-side transforms for robustness
     adaptive: bool = True  # run the adaptive adversaries
@@ -92,6 +93,8 @@ class EvalConfig:
             raise ValueError(f"users must be >= 1, got {self.users}")
         if not self.presets:
             raise ValueError("give at least one preset")
+        if self.masks < 1:
+            raise ValueError(f"masks must be >= 1, got {self.masks}")
         if self.max_photos is not None and self.max_photos < self.min_photos:
             raise ValueError(f"max_photos ({self.max_photos}) must be >= min_photos ({self.min_photos})")
         unknown = [t for t in self.transforms if t not in TRANSFORMS]
@@ -166,7 +169,7 @@ def _learn_users(config: EvalConfig, preset: str, dataset, names, gallery, model
         rows = {p: gallery.index_of(p) for p in split[0] + split[1]}
         protect_train = config.adaptive and preset == config.presets[0]
         cases.append(learn_and_protect(i, name, gallery.label_of(name), split, rows, cfg, models, thresholds,
-                                       detector, config.seed + i, device, protect_train))
+                                       detector, config.seed + i, device, protect_train, config.masks))
     return [c for c in cases if c.test]
 
 

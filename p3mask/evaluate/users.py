@@ -1,8 +1,14 @@
 """One evaluated user: learn a mask on 70% of their photos, protect the other 30% (and, for the
-mask-estimating adversary, the 70% too), and measure image quality and timing on the way."""
+mask-estimating adversary, the 70% too), and measure image quality and timing on the way.
+
+With ``masks = K > 1`` (the several-masks key of issue 19, measured here before any key format holds it)
+K masks are learned on the same photos with different seeds, and each photo takes the one
+:func:`mask_for` picks from its file's bytes: the same photo always gets the same mask.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 import time
@@ -45,6 +51,7 @@ class ProtectedPhoto:
     landmarks: torch.Tensor
     protect_ms: float
     box: tuple[float, float, float, float] | None = None  # the face box (x1, y1, x2, y2) in photo pixels
+    mask: int = 0  # which of the user's masks protected it (``UserCase.keys``)
 
 
 @dataclass
@@ -55,12 +62,13 @@ class UserCase:
         index: position among the evaluated users.
         name: identity name in the dataset.
         label: gallery label.
-        key: the learned :class:`P3Mask`.
+        key: the learned :class:`P3Mask` (the first of ``keys``).
         learn_s: wall time of learning (loading the photos included).
         test: protected held-out photos (the probes).
         train: the training photos, protected with the same key (the adversary's collection).
         quality: per test photo, quality of the protected photo.
         unprotected: test photos in which the key found no face of the user (left out of the probes).
+        keys: every mask learned for the user (one unless several were asked for).
     """
 
     index: int
@@ -72,6 +80,16 @@ class UserCase:
     train: list[ProtectedPhoto] = field(default_factory=list)
     quality: list[PhotoQuality] = field(default_factory=list)
     unprotected: list[str] = field(default_factory=list)
+    keys: list[P3Mask] = field(default_factory=list)
+
+    def key_of(self, photo: ProtectedPhoto) -> P3Mask:
+        """The key that protected ``photo`` (the one an authorised party unlocks it with)."""
+        return self.keys[photo.mask] if self.keys else self.key
+
+
+def mask_for(path: Path, masks: int) -> int:
+    """Index in ``[0, masks)`` of the mask a photo takes: from the SHA-256 of its file's bytes."""
+    return int.from_bytes(hashlib.sha256(Path(path).read_bytes()).digest()[:8], "big") % masks
 
 
 def split_user(dataset: FaceDataset, name: str, train_fraction: float, seed: int, max_photos: int | None):
@@ -111,16 +129,26 @@ def learn_and_protect(
     seed: int,
     device: torch.device,
     protect_train: bool = True,
+    masks: int = 1,
 ) -> UserCase:
-    """Learn the user's key on the train photos and protect the test (and train) photos with it."""
+    """Learn the user's key (``masks`` keys, seeds ``seed + 1000 k``) on the train photos and protect the
+    test (and train) photos with it (each with the key :func:`mask_for` picks)."""
     train, test = split
     tic = time.perf_counter()
-    result = learn([str(p) for p in train], config, user=name, device=device, seed=seed, progress=False,
-                   models=models, detector=detector, thresholds=thresholds)
-    case = UserCase(index, name, label, result.key, time.perf_counter() - tic)
-    matcher = models[result.key.match_model]
+    keys = [learn([str(p) for p in train], config, user=name, device=device, seed=seed + 1000 * k, progress=False,
+                  models=models, detector=detector, thresholds=thresholds).key for k in range(masks)]
+    case = UserCase(index, name, label, keys[0], time.perf_counter() - tic, keys=keys)
+    matcher = models[case.key.match_model]
+
+    def protect(path: Path) -> ProtectedPhoto | None:
+        k = mask_for(path, masks)
+        photo = protect_photo(keys[k], path, rows[path], detector, matcher)
+        if photo is not None:
+            photo.mask = k
+        return photo
+
     for path in test:
-        photo = protect_photo(case.key, path, rows[path], detector, matcher)
+        photo = protect(path)
         if photo is None:
             case.unprotected.append(str(path))
             continue
@@ -128,7 +156,7 @@ def learn_and_protect(
         region = face_region(photo.landmarks, photo.clean.shape[-2:], case.key.template, case.key.frame_size)
         case.quality.append(photo_quality(photo.clean, photo.protected, region, photo.box))
     if protect_train:
-        case.train = [p for p in (protect_photo(case.key, q, rows[q], detector, matcher) for q in train) if p]
+        case.train = [p for p in (protect(q) for q in train) if p]
     logger.info("%s: learned in %.1f s (team %s); %d test photos protected, %d without the user's face",
                 name, case.learn_s, ",".join(case.key.team), len(case.test), len(case.unprotected))
     return case
