@@ -88,7 +88,10 @@ class UserCase:
 
 
 def mask_for(path: Path, masks: int) -> int:
-    """Index in ``[0, masks)`` of the mask a photo takes: from the SHA-256 of its file's bytes."""
+    """Index in ``[0, masks)`` of the mask a photo takes: from the SHA-256 of its file's bytes (not read
+    when there is one mask)."""
+    if masks == 1:
+        return 0
     return int.from_bytes(hashlib.sha256(Path(path).read_bytes()).digest()[:8], "big") % masks
 
 
