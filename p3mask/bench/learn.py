@@ -65,7 +65,8 @@ FLOPS_COUNTED = (
     "plus the perceptual loss (SSIMULACRA2 of the face in context), forward and backward. Model FLOPs are "
     "exact per photo (they scale with the batch); the paste+SSIMULACRA2 part is measured on the training "
     "set's own regions in order. Total = sum over "
-    "epochs with each epoch's team."
+    "epochs with each epoch's team; with members_per_step = k of a team of S, each photo meets k/S of "
+    "the team's FLOPs (the members taken in turn)."
 )
 
 
@@ -163,7 +164,11 @@ def step_flops(result: LearnResult, data: TrainingSet, models: Mapping[str, Face
     per_photo = {name: model_flops(models[name], b, device) / b for name in members}
     quality_epoch = paste_quality_flops(data, data.matrices(config.frame_template), config, b)
     per_photo["paste_quality"] = quality_epoch / n
-    total = sum(n * sum(per_photo[name] for name in team) + quality_epoch for team in teams)
+    def share(team) -> float:  # the fraction of the team one step runs (members taken in turn)
+        k = config.members_per_step
+        return 1.0 if k == 0 or k >= len(team) else k / len(team)
+
+    total = sum(n * share(team) * sum(per_photo[name] for name in team) + quality_epoch for team in teams)
     steps = len(teams) * math.ceil(n / b)
     return {"per_photo": {k: int(v) for k, v in per_photo.items()}, "steps": steps, "total": int(total),
             "per_step_mean": int(total / steps) if steps else 0}

@@ -10,7 +10,9 @@
    embedding ``r`` (the normalised mean clean embedding); members' losses are weighted by how little
    the mask fools them so far (``config.focus``: a softmax of their negated mean angular distances), so that the
    hardest member is not left behind by easy ones that a plain mean would keep pushing.
-   The objective is maximised with signed-gradient steps
+   By default (``config.members_per_step = 1``) a step back-propagates through one member, the members
+   taken in turn, so that three times as many steps fit the time of whole-team steps; the momentum carries
+   the others' latest gradients. The objective is maximised with signed-gradient steps
    (with momentum; cosine-decayed step size), each followed by projection onto the L-inf box.
 2. **Perceptibility optimisation.** The mask is parametrised in YCbCr: its luma is bounded by
    ``epsilon`` and each chroma component by ``chroma_ratio * epsilon`` (people see skin-tone shifts
@@ -297,6 +299,15 @@ class MaskOptimizer:
             return torch.full_like(per_model, 1.0 / per_model.numel())
         return torch.softmax(-per_model.detach() / self.config.focus, dim=0)
 
+    def _members(self, state: _State) -> tuple[str, ...]:
+        """The team members this step back-propagates through: the whole team, or
+        (``config.members_per_step = k``) the next ``k`` of them in turn, so every member leads equally often."""
+        team, k = state.team, self.config.members_per_step
+        if k == 0 or k >= len(team):
+            return team
+        start = state.step * k
+        return tuple(team[(start + i) % len(team)] for i in range(k))
+
     def _spread(self, state: _State, name: str, emb: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         """Unlinkability term of one member (:mod:`p3mask.protect.unlink`): the batch's protected embeddings
         against the latest ones of the user's other photos; the batch's rows of the bank are then updated."""
@@ -316,7 +327,7 @@ class MaskOptimizer:
             protected, _ = composite(regions, valid, self._delta(state), to_frame)
         angles, spread = [], []
         with timed("team_forward"):
-            for name in state.team:
+            for name in self._members(state):
                 size = self.models[name].input_size
                 to_crop = jitter_matrices(crops[name], size, c.align_jitter, state.generator)
                 emb = self.models[name](warp_to_crop(protected, to_crop, size))

@@ -183,3 +183,23 @@ def test_on_epoch_reports_each_epoch_and_can_stop_learning():
         MaskOptimizer(toy_models(), THRESHOLDS, _config(epochs=3), progress=False, on_epoch=stop_after_first).fit(
             toy_training_set())
     assert seen == [1]
+
+
+def test_members_per_step_takes_the_team_in_turn():
+    models = toy_models()
+    calls = {n: 0 for n in models}
+    for name, model in models.items():
+        model.register_forward_hook(lambda *_, name=name: calls.__setitem__(name, calls[name] + 1) if torch.is_grad_enabled() else None)
+    cfg = _config(team=("a", "b", "c"), members_per_step=1, epochs=2, batch_size=2)  # 3 steps an epoch
+    result = MaskOptimizer(models, THRESHOLDS, cfg, progress=False).fit(toy_training_set())
+    assert calls == {"a": 2, "b": 2, "c": 2}  # 6 steps, one member each, in turn
+    assert float(result.mask.abs().max()) <= cfg.rgb_bound + 1e-7
+    optimizer = MaskOptimizer(toy_models(), THRESHOLDS, _config(team=("a", "b", "c"), members_per_step=2), progress=False)
+    state = type("S", (), {"team": ("a", "b", "c"), "step": 0})()
+    chosen = []
+    for step in range(3):
+        state.step = step
+        chosen.append(optimizer._members(state))
+    assert chosen == [("a", "b"), ("c", "a"), ("b", "c")]  # every member twice in three steps
+    with pytest.raises(ValueError, match="members_per_step"):
+        _config(members_per_step=-1)
