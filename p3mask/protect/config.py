@@ -85,7 +85,9 @@ class ChameleonConfig:
     align_jitter: float = 1.0  # random re-alignment noise while optimising, in crop pixels (0: none)
     step_size: float = 0.25  # first signed-gradient step, as a fraction of epsilon; cosine-decayed
     final_step_size: float = 0.02  # last step, as a fraction of epsilon
-    focus: float = 0.1  # temperature (radians) weighting team members towards the least fooled; 0: plain mean
+    # Temperature (radians) weighting a step's members towards the least fooled; 0: plain mean. It acts only
+    # when a step runs several members (members_per_step != 1).
+    focus: float = 0.1
     penalty_init: float = 1.0  # first weight of the perceptual penalty (Chameleon starts at 1)
     penalty_min: float = 1.0 / 128.0  # lower bound of the adaptive penalty weight
     penalty_max: float = 128.0  # upper bound of the adaptive penalty weight

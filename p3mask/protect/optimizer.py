@@ -12,7 +12,7 @@
    hardest member is not left behind by easy ones that a plain mean would keep pushing.
    By default (``config.members_per_step = 1``) a step back-propagates through one member, the members
    taken in turn, so that three times as many steps fit the time of whole-team steps; the momentum carries
-   the others' latest gradients. The objective is maximised with signed-gradient steps
+   the others' latest gradients (and the member weighting acts only when a step runs several). The objective is maximised with signed-gradient steps
    (with momentum; cosine-decayed step size), each followed by projection onto the L-inf box.
 2. **Perceptibility optimisation.** The mask is parametrised in YCbCr: its luma is bounded by
    ``epsilon`` and each chroma component by ``chroma_ratio * epsilon`` (people see skin-tone shifts

@@ -1,6 +1,7 @@
 """The P3-Mask optimisation loop on toy recognisers: bounds, perceptual floor, determinism, progress."""
 
 import stat
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -187,19 +188,24 @@ def test_on_epoch_reports_each_epoch_and_can_stop_learning():
 
 def test_members_per_step_takes_the_team_in_turn():
     models = toy_models()
-    calls = {n: 0 for n in models}
+    steps = {n: 0 for n in models}  # forward passes under autograd: the optimisation steps a member is in
+
+    def count(name):
+        def hook(*_):
+            steps[name] += torch.is_grad_enabled()
+        return hook
+
     for name, model in models.items():
-        model.register_forward_hook(lambda *_, name=name: calls.__setitem__(name, calls[name] + 1) if torch.is_grad_enabled() else None)
+        model.register_forward_hook(count(name))
     cfg = _config(team=("a", "b", "c"), members_per_step=1, epochs=2, batch_size=2)  # 3 steps an epoch
     result = MaskOptimizer(models, THRESHOLDS, cfg, progress=False).fit(toy_training_set())
-    assert calls == {"a": 2, "b": 2, "c": 2}  # 6 steps, one member each, in turn
+    assert steps == {"a": 2, "b": 2, "c": 2}  # 6 steps, one member each, in turn
     assert float(result.mask.abs().max()) <= cfg.rgb_bound + 1e-7
-    optimizer = MaskOptimizer(toy_models(), THRESHOLDS, _config(team=("a", "b", "c"), members_per_step=2), progress=False)
-    state = type("S", (), {"team": ("a", "b", "c"), "step": 0})()
-    chosen = []
-    for step in range(3):
-        state.step = step
-        chosen.append(optimizer._members(state))
+
+    pairs = MaskOptimizer(toy_models(), THRESHOLDS, _config(team=("a", "b", "c"), members_per_step=2), progress=False)
+    chosen = [pairs._members(SimpleNamespace(team=("a", "b", "c"), step=step)) for step in range(3)]
     assert chosen == [("a", "b"), ("c", "a"), ("b", "c")]  # every member twice in three steps
+    whole = MaskOptimizer(toy_models(), THRESHOLDS, _config(members_per_step=0), progress=False)
+    assert whole._members(SimpleNamespace(team=("a", "b"), step=5)) == ("a", "b")
     with pytest.raises(ValueError, match="members_per_step"):
         _config(members_per_step=-1)
