@@ -8,12 +8,13 @@
    what a recogniser sees after re-detecting the face. The feature loss of a team model is the mean over
    photos of the angular distance ``arccos(cos(f(x + delta), r))`` to the user's clean reference
    embedding ``r`` (the normalised mean clean embedding); members' losses are weighted by how little
-   the mask fools them so far (``config.focus``: a softmax of their negated mean angular distances), so that the
-   hardest member is not left behind by easy ones that a plain mean would keep pushing.
-   By default (``config.members_per_step = 1``) a step back-propagates through one member, the members
-   taken in turn, so that three times as many steps fit the time of whole-team steps; the momentum carries
-   the others' latest gradients (and the member weighting acts only when a step runs several). The objective is maximised with signed-gradient steps
-   (with momentum; cosine-decayed step size), each followed by projection onto the L-inf box.
+   the mask fools them so far (``config.focus``: a softmax of their negated mean angular distances),
+   so that the hardest member is not left behind by easy ones that a plain mean would keep pushing.
+   By default (``config.members_per_step = 1``) a step back-propagates through one member, the
+   members taken in turn, so that three times as many steps fit the time of whole-team steps; the
+   momentum carries the others' latest gradients (and the member weighting acts only when a step runs
+   several). The objective is maximised with signed-gradient steps (with momentum; cosine-decayed step
+   size), each followed by projection onto the L-inf box.
 2. **Perceptibility optimisation.** The mask is parametrised in YCbCr: its luma is bounded by
    ``epsilon`` and each chroma component by ``chroma_ratio * epsilon`` (people see skin-tone shifts
    first). ``loss = -sum_m w_m angle_m + lambda * mean(max(0, P - budget))`` with the perceptual loss
