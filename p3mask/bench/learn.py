@@ -150,6 +150,12 @@ def paste_quality_flops(data: TrainingSet, to_frame: torch.Tensor, config: Chame
     return total
 
 
+def _team_share(team: Sequence[str], members_per_step: int) -> float:
+    """The fraction of ``team`` one step runs: ``members_per_step`` of it in turn (0: the whole team)."""
+    k = members_per_step
+    return 1.0 if k == 0 or k >= len(team) else k / len(team)
+
+
 def step_flops(result: LearnResult, data: TrainingSet, models: Mapping[str, FaceRecognizer],
                config: ChameleonConfig) -> dict:
     """FLOPs of the optimisation of ``result`` (see :data:`FLOPS_COUNTED`).
@@ -164,11 +170,8 @@ def step_flops(result: LearnResult, data: TrainingSet, models: Mapping[str, Face
     per_photo = {name: model_flops(models[name], b, device) / b for name in members}
     quality_epoch = paste_quality_flops(data, data.matrices(config.frame_template), config, b)
     per_photo["paste_quality"] = quality_epoch / n
-    def share(team) -> float:  # the fraction of the team one step runs (members taken in turn)
-        k = config.members_per_step
-        return 1.0 if k == 0 or k >= len(team) else k / len(team)
-
-    total = sum(n * share(team) * sum(per_photo[name] for name in team) + quality_epoch for team in teams)
+    total = sum(n * _team_share(team, config.members_per_step) * sum(per_photo[name] for name in team)
+                + quality_epoch for team in teams)
     steps = len(teams) * math.ceil(n / b)
     return {"per_photo": {k: int(v) for k, v in per_photo.items()}, "steps": steps, "total": int(total),
             "per_step_mean": int(total / steps) if steps else 0}
