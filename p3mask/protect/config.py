@@ -94,7 +94,13 @@ class ChameleonConfig:
     penalty_on: str = "mean"  # batch statistic of the perceptual loss that drives the penalty weight: "mean" or "max"
     penalty_band: float = 0.1  # relative band around the perceptual budget in which the weight is kept
     team: tuple[str, ...] | None = None  # fixed team, or None to select it by focal diversity
-    team_size: int = 3  # members of an automatically selected team (>= 2: diversity needs two)
+    # Members of an automatically selected team (>= 2: diversity needs two). The default is the whole
+    # pool: with one member a step a larger team costs nothing, and it was measured to transfer better.
+    # `p3mask compare --dataset lfw --users 20 --gallery-identities 200 --methods chameleon`, held-out dlib
+    # query PSR, team of 3 by focal diversity / the whole pool of 4: mid 0.450 / 0.500 (seed 0),
+    # 0.417 / 0.500 (seed 1); low 0.100 / 0.150; high 0.667 / 0.767 (docs/notes/transfer.md). Focal
+    # diversity then chooses only when the pool is larger than the team (a caller's ``pool``).
+    team_size: int = 4
     pool: tuple[str, ...] = DEFAULT_POOL  # candidate team members
     # Team members one step back-propagates through, taken in turn (0: the whole team). One member a step
     # costs a third of a three-member step, so three times as many steps fit the same time.

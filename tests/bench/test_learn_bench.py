@@ -9,6 +9,7 @@ from torch import nn
 
 from p3mask.bench.learn import lfw_user_photos, model_flops
 from p3mask.cli.main import main
+from p3mask.protect.config import DEFAULT_POOL
 
 
 @pytest.mark.data
@@ -73,14 +74,15 @@ def test_bench_learn_cli_writes_sane_figures(lfw_user, tmp_path, capsys, monkeyp
     assert r["detector_calls"] == 4
     assert len(r["epoch_seconds"]) == len(r["teams_per_epoch"]) == 1
     assert r["epoch_seconds_mean"] == pytest.approx(sec["optimisation"])
-    assert len(r["team"]) == 3 and r["team"] == r["teams_per_epoch"][-1]
+    assert len(r["team"]) == len(DEFAULT_POOL) and r["team"] == r["teams_per_epoch"][-1]  # the whole pool
     flops = r["flops"]
     assert flops["steps"] == 2  # 4 photos in mini-batches of 2
     assert set(flops["per_photo"]) == set(r["team"]) | {"paste_quality"}
     assert all(v > 0 for v in flops["per_photo"].values())
     team_flops = sum(v for name, v in flops["per_photo"].items() if name != "paste_quality")
     # every photo pays the paste and quality part each epoch, but only one team member a step (taken in turn)
-    assert flops["total"] == pytest.approx(4 * (flops["per_photo"]["paste_quality"] + team_flops / 3), rel=1e-6)
+    per_photo = flops["per_photo"]["paste_quality"] + team_flops / len(r["team"])
+    assert flops["total"] == pytest.approx(4 * per_photo, rel=1e-6)
     assert flops["per_step_mean"] * 2 == pytest.approx(flops["total"], rel=1e-6)
     assert r["gflops_per_s"] == pytest.approx(flops["total"] / sec["optimisation"] / 1e9)
     assert 0 < r["gflops_per_s"] < 1e5

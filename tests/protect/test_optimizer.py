@@ -209,3 +209,18 @@ def test_members_per_step_takes_the_team_in_turn():
     assert whole._members(SimpleNamespace(team=("a", "b"), step=5)) == ("a", "b")
     with pytest.raises(ValueError, match="members_per_step"):
         _config(members_per_step=-1)
+
+
+def test_team_of_the_whole_pool_is_not_reselected():
+    from p3mask.protect.config import DEFAULT_POOL
+    from p3mask.timing import Timings
+
+    assert get_config("mid").team_size == len(DEFAULT_POOL)  # the default team is the whole pool
+    whole, some = Timings(), Timings()
+    cfg = _config(team_size=3, epochs=3, reselect_every=1)
+    result = MaskOptimizer(toy_models(), THRESHOLDS, cfg, progress=False, timings=whole).fit(toy_training_set())
+    assert set(result.team) == {"a", "b", "c"}
+    assert whole.calls["team_selection"] == 1  # chosen once at the start, never again
+    MaskOptimizer(toy_models(), THRESHOLDS, _config(team_size=2, epochs=3, reselect_every=1), progress=False,
+                  timings=some).fit(toy_training_set())
+    assert some.calls["team_selection"] == 3  # at the start, then after epochs 1 and 2 of 3

@@ -9,6 +9,8 @@ import pytest
 from PIL import Image
 from serve_helpers import lfw_photos, start_server
 
+from p3mask.protect.config import DEFAULT_POOL
+
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # the server is local: no proxy
 
 
@@ -63,7 +65,7 @@ def test_learning_progress_streams_and_stop_ends_it(server):
     for event in _events(f"{server.url}api/s/{sid}/learn/events"):
         seen.append(event["type"])
         if event["type"] == "epoch" and event["epoch"] == 1:
-            assert event["epochs"] == 40 and len(event["team"]) == 3 and 0 < event["quality"] <= 100
+            assert event["epochs"] == 40 and len(event["team"]) == len(DEFAULT_POOL) and 0 < event["quality"] <= 100
             assert _post(f"{server.url}api/s/{sid}/learn/stop", b"", {}) == {"stopping": True}
     assert seen[-1] == "stopped" and "done" not in seen and seen.count("epoch") < 40
     with pytest.raises(urllib.error.HTTPError, match="404"):  # no key was made
