@@ -29,8 +29,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="draws users and photo splits, seeds learning (default 0)")
     parser.add_argument("--epochs", type=int, help="override the preset's learning epochs")
     parser.add_argument("--team", default="auto", metavar="auto|NAME,NAME,...",
-                        help="models every mask is learned against; 'auto' selects them per user by focal diversity "
-                             "(default)")
+                        help="models every mask is learned against; 'auto' (default): the team of the highest focal "
+                             "diversity from the pool, which is the whole default pool of four")
     parser.add_argument("--masks", type=int, default=1, metavar="K",
                         help="masks per user, learned with K seeds, one per photo by its bytes (an experiment "
                              "of the several-masks key; default 1)")

@@ -55,7 +55,8 @@ def add_learning_arguments(parser: argparse.ArgumentParser, team: bool = True) -
     parser.add_argument("--epochs", type=int, metavar="N", help="passes over the photos (default: the preset's)")
     if team:
         parser.add_argument("--team", default="auto", metavar="auto|NAME,NAME,...",
-                            help="models to optimise against; 'auto' selects them by focal diversity (default)")
+                            help="models to optimise against; 'auto' (default): the team of the highest focal "
+                                 "diversity from the pool, which is the whole default pool of four")
     parser.add_argument("--seed", type=int, default=0, help="random seed of learning (default 0)")
 
 
