@@ -98,12 +98,12 @@ class ChameleonConfig:
     # pool: with one member a step a larger team costs nothing, and it was measured to transfer better.
     # `p3mask compare --dataset lfw --users 20 --gallery-identities 200 --methods chameleon`, held-out dlib
     # query PSR, team of 3 by focal diversity / the whole pool of 4: mid 0.450 / 0.500 (seed 0),
-    # 0.417 / 0.500 (seed 1); low 0.100 / 0.150; high 0.667 / 0.767 (docs/notes/transfer.md). Focal
-    # diversity then chooses only when the pool is larger than the team (a caller's ``pool``).
-    team_size: int = 4
+    # 0.417 / 0.500 (seed 1), 0.417 / 0.467 (seed 2); low 0.100 / 0.150; high 0.667 / 0.767
+    # (docs/notes/transfer.md). Focal diversity then chooses only when the pool is larger than the team.
+    team_size: int = len(DEFAULT_POOL)
     pool: tuple[str, ...] = DEFAULT_POOL  # candidate team members
     # Team members one step back-propagates through, taken in turn (0: the whole team). One member a step
-    # costs a third of a three-member step, so three times as many steps fit the same time.
+    # costs a quarter of a four-member step, so four times as many steps fit the same time.
     members_per_step: int = 1
     reselect_every: int = 4  # epochs between focal-diversity team reselections (each embeds every photo with the pool)
     match_model: str = MATCH_MODEL  # model whose embeddings pick the user's face in photos

@@ -7,9 +7,10 @@ import pytest
 import torch
 from learning_toys import TOY_FRAME_TEMPLATE, toy_models, toy_training_set
 
-from p3mask.protect.config import get_config
+from p3mask.protect.config import DEFAULT_POOL, get_config
 from p3mask.protect.optimizer import MaskOptimizer, composite, feather_window, jitter_matrices, ycbcr_to_rgb
 from p3mask.protect.visuals import LearnArtefacts
+from p3mask.timing import Timings
 
 THRESHOLDS = {"a": 0.5, "b": 0.5, "c": 0.5}
 
@@ -212,9 +213,6 @@ def test_members_per_step_takes_the_team_in_turn():
 
 
 def test_team_of_the_whole_pool_is_not_reselected():
-    from p3mask.protect.config import DEFAULT_POOL
-    from p3mask.timing import Timings
-
     assert get_config("mid").team_size == len(DEFAULT_POOL)  # the default team is the whole pool
     whole, some = Timings(), Timings()
     cfg = _config(team_size=3, epochs=3, reselect_every=1)
