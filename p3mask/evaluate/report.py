@@ -159,7 +159,7 @@ def plot_psr_per_model(report: dict, path: Path, overwrite: bool = False) -> Pat
 
 def plot_psr_vs_quality(report: dict, path: Path, overwrite: bool = False) -> Path:
     """One point per preset and model: query top-1 PSR against SSIMULACRA2 of the face in context."""
-    fig, ax = plt.subplots(figsize=(5.5, 4))
+    fig, ax = plt.subplots(figsize=(7, 4))
     key = "ssimulacra2_face"
     presets = dict(sorted(report["presets"].items(), key=lambda kv: -_num(kv[1][key])))  # lines run left to right
     models = list(report["psr"])
@@ -171,11 +171,11 @@ def plot_psr_vs_quality(report: dict, path: Path, overwrite: bool = False) -> Pa
         ax.annotate(p, (_num(v[key]), 1.0), textcoords="offset points", xytext=(0, 4), ha="center", fontsize=8)
     ax.invert_xaxis()  # left: invisible; right: more visible
     ax.axvline(70.0, color="grey", lw=0.8, ls="--")
-    ax.set_xlabel("SSIMULACRA2, face in context (mean; 80 not noticeable, 70 barely noticeable)")
+    ax.set_xlabel("SSIMULACRA2, face in context (mean)\n80 not noticeable, 70 barely noticeable side by side")
     ax.set_ylabel("query top-1 PSR")
     ax.set_ylim(-0.03, 1.08)
     ax.set_title("protection against perceptibility, per preset")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # outside: the points reach every corner
     return save_figure(fig, path, overwrite=overwrite)
 
 

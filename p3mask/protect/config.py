@@ -182,11 +182,12 @@ PRESETS: dict[str, ChameleonConfig] = {
 
 DEFAULT_PRESET = "mid"
 
-# What each preset means to a person (the CLI's --preset help and the web page say the same).
+# What each preset means to a person (the CLI's --preset help and the web page say the same), as seen
+# on LFW photos at 2x (docs/figures/presets_before_after.png).
 PRESET_HELP: dict[str, str] = {
     "low": "change not noticeable side by side; the weakest protection",
-    "mid": "change barely noticeable side by side at full size; the default balance",
-    "high": "change visible up close (grainy skin); the strongest protection",
+    "mid": "the default balance; a fine pattern of lines shows on the skin when zoomed in",
+    "high": "lines and grain visible on the skin; the strongest protection",
 }
 
 
