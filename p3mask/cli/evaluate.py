@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from p3mask.cli.options import add_device_argument, parse_team
+from p3mask.cli.options import TEAM_AUTO_HELP, add_device_argument, parse_team
 from p3mask.cli.reporting import fail, run_report_command
 from p3mask.datasets import DATASETS
 from p3mask.evaluate.transforms import TRANSFORMS
@@ -29,8 +29,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="draws users and photo splits, seeds learning (default 0)")
     parser.add_argument("--epochs", type=int, help="override the preset's learning epochs")
     parser.add_argument("--team", default="auto", metavar="auto|NAME,NAME,...",
-                        help="models every mask is learned against; 'auto' (default): the team of the highest focal "
-                             "diversity from the pool, which is the whole default pool of four")
+                        help=f"models every mask is learned against; {TEAM_AUTO_HELP}")
     parser.add_argument("--masks", type=int, default=1, metavar="K",
                         help="masks per user, learned with K seeds, one per photo by its bytes (an experiment "
                              "of the several-masks key; default 1)")

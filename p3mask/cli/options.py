@@ -13,6 +13,9 @@ from p3mask.protect.face_choice import FacePolicy
 
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
 DEVICE_HELP = "where the models run: auto (CUDA when available, else the CPU), cpu, cuda or cuda:N (default auto)"
+# What ``--team auto`` means, for every command that learns masks.
+TEAM_AUTO_HELP = ("'auto' (default): the team of the highest focal diversity from the pool, which is the whole "
+                  "default pool of four")
 
 
 def add_command(
@@ -55,8 +58,7 @@ def add_learning_arguments(parser: argparse.ArgumentParser, team: bool = True) -
     parser.add_argument("--epochs", type=int, metavar="N", help="passes over the photos (default: the preset's)")
     if team:
         parser.add_argument("--team", default="auto", metavar="auto|NAME,NAME,...",
-                            help="models to optimise against; 'auto' (default): the team of the highest focal "
-                                 "diversity from the pool, which is the whole default pool of four")
+                            help=f"models to optimise against; {TEAM_AUTO_HELP}")
     parser.add_argument("--seed", type=int, default=0, help="random seed of learning (default 0)")
 
 
