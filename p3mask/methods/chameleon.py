@@ -1,7 +1,7 @@
 """Chameleon behind the shared :class:`Protector` interface: an adapter over :mod:`p3mask.protect`.
 
 :meth:`ChameleonProtector.setup` learns the user's P3-Mask with :func:`p3mask.protect.learning.learn`
-(cross-image optimisation, SSIM penalty, focal-diversity team); :meth:`ChameleonProtector.protect`
+(cross-image optimisation, learning at the perceptual floor, focal-diversity team); :meth:`ChameleonProtector.protect`
 applies the key to one photo exactly as ``p3mask protect`` does (:func:`p3mask.protect.apply.protect_image`),
 so the comparison measures the product, not a re-implementation of it.
 """

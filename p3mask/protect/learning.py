@@ -4,8 +4,9 @@
 :func:`learn_mask` (and :func:`learn`, which also returns how learning went) loads the photos,
 finds the user's face in each (majority identity), cuts the regions around the faces
 (:mod:`p3mask.protect.trainset`) and runs the optimiser of :mod:`p3mask.protect.optimizer`:
-cross-image optimisation through the differentiable photo <-> aligned-crop warps, the adaptive SSIM
-penalty, and the focal-diversity team, then packs the result into a :class:`P3Mask` key.
+cross-image optimisation through the differentiable photo <-> aligned-crop warps, every photo seen at
+the strength that holds its SSIMULACRA2 floor, and the focal-diversity team, then packs the result into
+a :class:`P3Mask` key.
 """
 
 from __future__ import annotations

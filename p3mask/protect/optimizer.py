@@ -17,14 +17,13 @@
    size), each followed by projection onto the L-inf box.
 2. **Perceptibility optimisation.** The mask is parametrised in YCbCr: its luma is bounded by
    ``epsilon`` and each chroma component by ``chroma_ratio * epsilon`` (people see skin-tone shifts
-   first). ``loss = -sum_m w_m angle_m + lambda * mean(max(0, P - budget))`` with the perceptual loss
-   ``P = (100 - SSIMULACRA2) / 100`` of each photo's face in context (:class:`PerceptualLoss`:
-   differentiable, the clean side computed once) and the adaptive ``lambda`` of
-   :mod:`p3mask.protect.penalty` (driven by the batch's
-   mean or worst ``P``, ``config.penalty_on``). After learning, each training photo gets the largest
-   strength <= 1 of the mask that keeps its SSIMULACRA2 at the preset's floor
-   (:func:`p3mask.protect.floor.strongest_within_floor`, the rule
-   :func:`p3mask.protect.apply.protect_image` applies to every new photo).
+   first). Every training photo sees the mask at the strength it will be saved with: the largest
+   strength <= 1 that keeps its SSIMULACRA2 (face in context, :class:`PerceptualLoss`: differentiable,
+   the clean side computed once) at the preset's floor, tracked as the mask changes and differentiated
+   implicitly (:class:`p3mask.protect.strength.FloorStrengths`), so the loss is ``-sum_m w_m angle_m``
+   alone and its gradient carries what the budget costs. After learning, each training photo gets the
+   strength :func:`p3mask.protect.floor.strongest_within_floor` finds for it, the rule
+   :func:`p3mask.protect.apply.protect_image` applies to every new photo.
 3. **Focal-diversity ensemble.** The team is selected from the pool by :mod:`p3mask.protect.focal`
    at the start and reselected every ``reselect_every`` epochs from the current mask's outcomes, when
    the pool is larger than the team (by default the team is the whole pool of four: measured to
@@ -48,9 +47,9 @@ from p3mask.face.align import paste_from_crop, warp_to_crop
 from p3mask.models.base import FaceRecognizer
 from p3mask.protect import visuals
 from p3mask.protect.config import CHROMA_TO_RGB, ChameleonConfig
-from p3mask.protect.floor import strongest_within_floor
+from p3mask.protect.floor import TOLERANCE, strongest_within_floor
 from p3mask.protect.focal import failure_matrix, select_team
-from p3mask.protect.penalty import AdaptivePenalty
+from p3mask.protect.strength import FloorStrengths
 from p3mask.protect.trainset import TrainingSet
 from p3mask.protect.unlink import unlinkability_loss
 from p3mask.quality import SSIMULACRA2Reference, changed_box
@@ -72,7 +71,7 @@ class EpochStats:
     feature_distance: float  # angular distance to the clean reference, radians, mean over team and photos
     quality: float  # SSIMULACRA2 of the face in context
     quality_min: float  # lowest SSIMULACRA2 of any photo in the epoch
-    penalty: float  # adaptive penalty weight at the end of the epoch
+    strength: float  # mean strength of the mask on the training photos at the end of the epoch
     team: tuple[str, ...]  # team used during the epoch
 
 
@@ -98,8 +97,8 @@ class _State:
     bound: torch.Tensor  # (1, 3, 1, 1) L-inf bound of each YCbCr component
     velocity: torch.Tensor  # momentum buffer, same shape as param
     window: torch.Tensor  # (1, 1, h, w) feathering weights
-    penalty: AdaptivePenalty
     perceptual: PerceptualLoss  # the training photos' perceptual loss (references computed once)
+    strengths: FloorStrengths  # each training photo's strength, held at the quality floor
     team: tuple[str, ...]
     generator: torch.Generator  # photo order and jitter (CPU, seeded)
     step: int = 0
@@ -332,8 +331,7 @@ class MaskOptimizer:
         c, timed = self.config, self.timings.phase
         regions, valid, to_frame, crops = batch
         state.param.requires_grad_(True)
-        with timed("paste"):
-            protected, _ = composite(regions, valid, self._delta(state), to_frame)
+        protected, quality = self._at_floor(state, regions, valid, to_frame, idx)
         angles, spread = [], []
         with timed("team_forward"):
             for name in self._members(state):
@@ -345,10 +343,7 @@ class MaskOptimizer:
                     spread.append(self._spread(state, name, emb, idx))
         per_model = torch.stack([a.mean() for a in angles])  # (team,) mean angular distance per member
         feature = per_model.mean()
-        with timed("perceptual_forward"):
-            perceptual = state.perceptual(protected, idx)
-        objective = (self._member_weights(per_model) * per_model).sum()
-        loss = -objective + state.penalty.weight * F.relu(perceptual - state.penalty.budget).mean()
+        loss = -(self._member_weights(per_model) * per_model).sum()
         if spread:
             loss = loss + c.unlink_weight * torch.stack(spread).mean()
         with timed("backward"):
@@ -360,11 +355,24 @@ class MaskOptimizer:
             state.param.sub_(step * state.velocity.sign())
             state.param.copy_(torch.maximum(torch.minimum(state.param, state.bound), -state.bound))
         state.step += 1
-        perceptual = perceptual.detach()
-        state.penalty.update(float(perceptual.max() if c.penalty_on == "max" else perceptual.mean()))
-        quality = 100.0 - 100.0 * perceptual
         return {"loss": float(loss.detach()), "feat": float(feature.detach()), "quality": float(quality.mean()),
                 "quality_min": float(quality.min())}
+
+    def _at_floor(self, state: _State, regions, valid, to_frame, idx) -> tuple[torch.Tensor, torch.Tensor]:
+        """The mini-batch ``regions`` ``(B, 3, H, W)`` protected at each photo's held strength
+        (:class:`FloorStrengths`), differentiable in the mask; ``(protected, quality (B,))``."""
+        with self.timings.phase("paste"):
+            delta = self._delta(state).expand(regions.shape[0], -1, -1, -1)
+            pasted, cover = paste_from_crop(delta, to_frame, regions.shape[-2:])
+            change = pasted * cover * valid
+        protected, quality = [], []
+        with self.timings.phase("perceptual_forward"):
+            for k, j in enumerate(idx.tolist()):
+                photo, q = state.strengths.scaled(j, regions[k:k + 1], change[k:k + 1],
+                                                  lambda x, j=j: state.perceptual.quality(j, x))
+                protected.append(photo)
+                quality.append(q)
+        return torch.cat(protected), torch.tensor(quality)
 
     def _epoch(self, epoch: int, state: _State, data: TrainingSet, to_frame, crops, refs) -> EpochStats:
         c = self.config
@@ -381,7 +389,7 @@ class MaskOptimizer:
                                 f"team {','.join(state.team)}")
         bar.close()
         return EpochStats(epoch, time.perf_counter() - start, mean["loss"], mean["feat"], mean["quality"],
-                          min(d["quality_min"] for d in logs), state.penalty.weight, state.team)
+                          min(d["quality_min"] for d in logs), float(state.strengths.values.mean()), state.team)
 
     def _init_state(self, data: TrainingSet, team: tuple[str, ...], perceptual: PerceptualLoss) -> _State:
         c = self.config
@@ -390,9 +398,10 @@ class MaskOptimizer:
         device = data.regions.device
         bound = torch.tensor([1.0, c.chroma_ratio, c.chroma_ratio], device=device).view(1, 3, 1, 1) * c.epsilon
         param = (torch.rand(shape, generator=generator) * 2 - 1).to(device) * bound * c.step_size
-        penalty = AdaptivePenalty(c.quality_budget, c.penalty_init, c.penalty_min, c.penalty_max, c.penalty_band)
-        return _State(param, bound, torch.zeros_like(param), feather_window(c.frame_size, c.feather, device), penalty,
-                      perceptual, team, generator, 0, c.epochs * math.ceil(len(data) / c.batch_size))
+        # held in the middle of the band the final strength search accepts
+        strengths = FloorStrengths(len(data), c.quality_floor + c.quality_margin + TOLERANCE / 2)
+        return _State(param, bound, torch.zeros_like(param), feather_window(c.frame_size, c.feather, device),
+                      perceptual, strengths, team, generator, 0, c.epochs * math.ceil(len(data) / c.batch_size))
 
     def fit(self, data: TrainingSet) -> MaskResult:
         """Learn the mask from a :class:`TrainingSet` on the models' device."""

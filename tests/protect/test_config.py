@@ -13,7 +13,6 @@ def test_presets_order_and_mid_default():
     # SSIMULACRA2 bands: 80 not noticeable side by side, 70 barely noticeable, 60 for high
     assert (low.quality_floor, mid.quality_floor, high.quality_floor) == (80.0, 70.0, 60.0)
     assert low.epsilon < mid.epsilon < high.epsilon
-    assert mid.quality_budget == pytest.approx((100 - mid.quality_floor - mid.quality_margin) / 100)
     assert mid.rgb_bound == pytest.approx(mid.epsilon * (1 + 1.772 * mid.chroma_ratio))
 
 

@@ -52,7 +52,7 @@ def test_deterministic_under_seed():
 
 
 def test_strong_mask_is_weakened_per_photo_to_hold_the_floor():
-    result = _fit(epsilon=64 / 255, quality_floor=90.0, penalty_max=1 / 128, penalty_init=1 / 128)
+    result = _fit(epsilon=64 / 255, quality_floor=90.0)
     assert float(result.quality.min()) >= 90.0
     assert float(result.strength.min()) < 1
 
