@@ -193,7 +193,8 @@ class PerceptualLoss:
         return len(self.measures)
 
     def quality(self, index: int, protected: torch.Tensor) -> torch.Tensor:
-        """``(1,)`` SSIMULACRA2 of photo ``index``'s face in context in ``protected`` ``(1, 3, H, W)``."""
+        """``(B,)`` SSIMULACRA2 of photo ``index``'s face in context in ``protected`` ``(B, 3, H, W)``
+        (versions of that photo's region)."""
         y0, y1, x0, x1 = self.contexts[index]
         return self.measures[index](protected[..., y0:y1, x0:x1])
 

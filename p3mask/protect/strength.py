@@ -16,7 +16,7 @@ of the mask that lowers a photo's quality lowers that photo's strength. No penal
 Example:
     >>> import torch
     >>> strengths = FloorStrengths(1, target=90.0)
-    >>> quality = lambda x: 100.0 - 1000.0 * x.square().mean().reshape(1)  # a toy measure: 100 - 1000 MSE
+    >>> quality = lambda x: 100.0 - 1000.0 * x.square().flatten(1).mean(1)  # a toy measure: 100 - 1000 MSE
     >>> change = torch.full((1, 1, 2, 2), 0.2, requires_grad=True)  # MSE 0.04 at strength 1: quality 60
     >>> for _ in range(4):
     ...     protected, q = strengths.scaled(0, torch.zeros(1, 1, 2, 2), change, quality)
@@ -63,17 +63,17 @@ class FloorStrengths:
             index: which training photo.
             region: ``(1, C, H, W)`` the clean photo region in [0, 1].
             change: ``(1, C, H, W)`` the full-strength change of the mask on it (carries the gradient).
-            quality: ``(1, C, H, W)`` protected region -> ``(1,)`` quality, differentiable.
+            quality: ``(B, C, H, W)`` protected versions of the region -> ``(B,)`` qualities, differentiable.
 
         Returns:
             ``(protected (1, C, H, W) in [0, 1], quality at that strength)``.
         """
         with torch.no_grad():
             previous = float(self.values[index])
-            q_prev = float(quality((region + previous * change).clamp(0, 1)))
             nearer = previous * SLOPE_RATIO
-            slope = (q_prev - float(quality((region + nearer * change).clamp(0, 1)))) / (previous - nearer)
-            slope = min(slope, -1e-3)  # quality falls as the strength grows
+            q_prev, q_near = quality((region + torch.tensor([previous, nearer]).view(2, 1, 1, 1).to(change)
+                                      * change).clamp(0, 1)).tolist()
+            slope = min((q_prev - q_near) / (previous - nearer), -1e-3)  # quality falls as the strength grows
             strength = min(max(previous + (self.target - q_prev) / slope, WEAKEST), 1.0)
         self.values[index] = strength
         q = quality((region + strength * change).clamp(0, 1))

@@ -7,8 +7,8 @@ from p3mask.protect.strength import WEAKEST, FloorStrengths
 
 
 def _quality(x: torch.Tensor) -> torch.Tensor:
-    """A toy differentiable measure: 100 - 1000 * MSE from black, ``(1,)``."""
-    return 100.0 - 1000.0 * x.square().mean().reshape(1)
+    """A toy differentiable measure: 100 - 1000 * MSE from black, ``(B,)`` for ``(B, C, H, W)``."""
+    return 100.0 - 1000.0 * x.square().flatten(1).mean(1)
 
 
 def test_strength_settles_where_quality_meets_the_target():
