@@ -13,11 +13,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
 
-from p3mask.atomic import atomic_path
 from p3mask.evaluate.quality import photo_quality
 from p3mask.face.image_io import load_image
 from p3mask.methods import get_method
@@ -25,6 +22,7 @@ from p3mask.paths import data_root
 from p3mask.protect.apply import protect_image
 from p3mask.protect.config import DEFAULT_PRESET, PRESETS, get_config
 from p3mask.protect.learning import learn
+from p3mask.protect.visuals import save_zoomed_png
 from p3mask.quality import face_in_context
 
 
@@ -54,10 +52,7 @@ def main() -> None:
 
     y0, y1, x0, x1 = face_in_context(box, test.shape[1], test.shape[2])
     strip = torch.cat([img[:, y0:y1, x0:x1] for img in (test, *columns.values())], dim=2)
-    grid = (strip.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-    image = Image.fromarray(grid).resize((grid.shape[1] * 2, grid.shape[0] * 2), Image.NEAREST)
-    with atomic_path(args.out) as tmp:
-        image.save(tmp, format="PNG")
+    save_zoomed_png(strip, args.out)
     print(f"wrote {args.out} (columns: clean, Chameleon {args.preset}, LowKey at the same SSIMULACRA2)")
 
 

@@ -11,17 +11,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
 
-from p3mask.atomic import atomic_path
 from p3mask.evaluate.quality import photo_quality
 from p3mask.face.image_io import load_image
 from p3mask.paths import data_root
 from p3mask.protect.apply import protect_image
 from p3mask.protect.config import PRESETS, get_config
 from p3mask.protect.learning import learn
+from p3mask.protect.visuals import save_zoomed_png
 
 
 def main() -> None:
@@ -45,10 +43,7 @@ def main() -> None:
               f"strength {face.strength:.2f}, team {','.join(key.team)}")
         change = ((protected - test) * 4 + 0.5).clamp(0, 1)
         rows.append(torch.cat([test, protected, change], dim=2))
-    grid = (torch.cat(rows, dim=1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-    image = Image.fromarray(grid).resize((grid.shape[1] * 2, grid.shape[0] * 2), Image.NEAREST)
-    with atomic_path(args.out) as tmp:
-        image.save(tmp, format="PNG")
+    save_zoomed_png(torch.cat(rows, dim=1), args.out)
     print(f"wrote {args.out} (rows: {', '.join(PRESETS)}; columns: clean, protected, change x4)")
 
 

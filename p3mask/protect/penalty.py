@@ -1,11 +1,12 @@
-"""Adaptive weight of Chameleon's perceptibility penalty.
+"""Adaptive weight of Chameleon's perceptibility penalty, as the paper learns its mask.
 
-The loss carries ``weight * max(0, P - budget)`` for a perceptual loss ``P`` (Chameleon's DSSIM; here
-``(100 - SSIMULACRA2) / 100``). After every optimisation step the weight is doubled when the constraint
-is violated (``P`` above ``budget * (1 + band)``), halved when it is slack (below ``budget * (1 - band)``),
-and kept inside the band; it never leaves
-``[min_weight, max_weight]``. Chameleon (Chow et al., ECCV 2024) uses a 10 % band and bounds of
-about 1/128 and 128, which are the defaults of :class:`p3mask.protect.config.ChameleonConfig`.
+The loss carries ``weight * max(0, P - budget)`` for a perceptual loss ``P`` (Chameleon's DSSIM).
+After every optimisation step the weight is doubled when the constraint is violated (``P`` above
+``budget * (1 + band)``), halved when it is slack (below ``budget * (1 - band)``), and kept inside the
+band; it never leaves ``[min_weight, max_weight]``. Chameleon (Chow et al., ECCV 2024) uses a 10 % band
+and bounds of about 1/128 and 128, the defaults here. The per-photo baselines (Fawkes, LowKey:
+:mod:`p3mask.methods.per_photo`) optimise under it; p3mask's own mask learning instead holds every
+training photo at the floor (:mod:`p3mask.protect.strength`).
 
 Example:
     >>> p = AdaptivePenalty(budget=0.02)

@@ -81,3 +81,13 @@ def save_before_after(clean: torch.Tensor, protected: torch.Tensor, path: str | 
     with atomic_path(path, overwrite=overwrite) as tmp:
         Image.fromarray(np.concatenate(rows, axis=0)).save(tmp, format="PNG")
     return Path(path)
+
+
+def save_zoomed_png(image: torch.Tensor, path: str | Path, zoom: int = 2, overwrite: bool = False) -> Path:
+    """Write ``image`` ``(3, H, W)`` RGB in [0, 1] as a PNG enlarged ``zoom`` times, pixels kept square
+    (nearest neighbour), as people look at a protected face up close."""
+    pixels = _to_uint8(image)
+    sheet = Image.fromarray(pixels).resize((pixels.shape[1] * zoom, pixels.shape[0] * zoom), Image.NEAREST)
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        sheet.save(tmp, format="PNG")
+    return Path(path)
