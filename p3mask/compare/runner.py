@@ -70,7 +70,7 @@ def run_compare(config: CompareConfig, progress: bool = True) -> CompareReport:
     rows, details, hyper = {}, {}, {}
     for method in config.ordered_methods():
         preset = PRESETS[config.preset]
-        budget = target if target is not None else preset.quality_floor + preset.quality_margin
+        budget = target if target is not None else preset.quality_floor
         protector = get_method(method, pool=DEFAULT_POOL, models=models, detector=detector, device=device,
                                seed=config.seed, thresholds=thresholds, **method_kwargs(method, config, budget))
         hyper[method] = settings(protector)

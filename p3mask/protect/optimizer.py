@@ -17,12 +17,14 @@
    size), each followed by projection onto the L-inf box.
 2. **Perceptibility optimisation.** The mask is parametrised in YCbCr: its luma is bounded by
    ``epsilon`` and each chroma component by ``chroma_ratio * epsilon`` (people see skin-tone shifts
-   first). Every training photo sees the mask at the strength it will be saved with: the largest
-   strength <= 1 that keeps its SSIMULACRA2 (face in context, :class:`PerceptualLoss`: differentiable,
-   the clean side computed once) at the preset's floor, tracked as the mask changes and differentiated
-   implicitly (:class:`p3mask.protect.strength.FloorStrengths`), so the loss is ``-sum_m w_m angle_m``
-   alone and its gradient carries what the budget costs. After learning, each training photo gets the
-   strength :func:`p3mask.protect.floor.strongest_within_floor` finds for it, the rule
+   first). Every training photo sees the mask at a strength held just short of the one it will be
+   saved with: the largest strength <= 1 that keeps its SSIMULACRA2 (face in context,
+   :class:`PerceptualLoss`: differentiable, the clean side computed once) at the preset's floor plus
+   ``config.quality_margin``, tracked as the mask changes and differentiated implicitly
+   (:class:`p3mask.protect.strength.FloorStrengths`), so the loss is ``-sum_m w_m angle_m`` alone and
+   its gradient carries what the budget costs; the margin makes the mask work at less than the strength
+   it is saved with. After learning, each training photo gets the strength
+   :func:`p3mask.protect.floor.strongest_within_floor` finds for it at the floor itself, the rule
    :func:`p3mask.protect.apply.protect_image` applies to every new photo.
 3. **Focal-diversity ensemble.** The team is selected from the pool by :mod:`p3mask.protect.focal`
    at the start and reselected every ``reselect_every`` epochs from the current mask's outcomes, when

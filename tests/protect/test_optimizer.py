@@ -57,6 +57,14 @@ def test_strong_mask_is_weakened_per_photo_to_hold_the_floor():
     assert float(result.strength.min()) < 1
 
 
+def test_learning_holds_the_margin_above_the_floor_and_saves_at_the_floor():
+    result = _fit(epsilon=64 / 255, quality_floor=80.0, quality_margin=5.0, epochs=4)
+    last = result.history[-1]
+    assert 84.0 <= last.quality_min and last.quality <= 86.5  # learning: floor + margin (+ half the band)
+    assert 80.0 <= float(result.quality.min()) and float(result.quality.max()) <= 80.5  # saved: the floor
+    assert float(result.strength.mean()) > last.strength  # so the saved photos take a stronger mask
+
+
 def test_chroma_is_bounded_apart_from_luma():
     grey = _fit(chroma_ratio=0.0).mask  # no chroma: every pixel changes R, G and B alike
     assert torch.allclose(grey[0], grey[1], atol=1e-7) and torch.allclose(grey[1], grey[2], atol=1e-7)
