@@ -176,7 +176,8 @@ def _check_config(cfg: ChameleonConfig) -> None:
 # margin 0 0.550 / 0.517 (70.2 / 70.5), 3 0.617 / 0.533, 6 0.633 / 0.567 (71.9 / 72.1), 10 0.483; high
 # margin 0 0.850, 8 0.867, 12 0.850; margin 8 and 72 epochs 0.900 (1.5x the learning time, high only).
 # Low keeps 0: its 8/255 cap already binds on new photos, so a margin only leaves budget unused (margin 4:
-# 0.167 against 0.183, at SSIMULACRA2 81.2); 72 epochs gave 0.200. Mid keeps 48 epochs for `bench learn`'s
+# 0.167 against 0.183, at SSIMULACRA2 81.2); 72 epochs gave 0.200. With every baseline (compare20_*):
+# Chameleon / LowKey low 0.200 / 0.200, mid 0.633 / 0.550, high 0.900 / 0.883. Mid keeps 48 epochs for `bench learn`'s
 # time bound (96 epochs: 0.617 at twice the time).
 PRESETS: dict[str, ChameleonConfig] = {
     "low": ChameleonConfig(preset="low", epsilon=8.0 / 255.0, quality_floor=80.0, quality_margin=0.0,
