@@ -2,7 +2,8 @@
 
 The presets trade protection strength against visibility by what people see: each fixes the
 SSIMULACRA2 floor (:mod:`p3mask.quality.ssimulacra2`, measured on the face in context, the square
-twice the face box around it) that every protected photo keeps, and the L-inf caps on the mask:
+twice the face box around it) that every protected photo keeps, the learning margin above it at which
+the training photos are held while the mask is learned, and the L-inf caps on the mask:
 ``epsilon`` on its luma and ``chroma_ratio * epsilon`` on its two chroma components (skin-tone shifts
 are the change people see first). SSIMULACRA2's published bands: 80 "not noticeable side by side",
 70 "barely noticeable side by side at 1:1", 50 "medium quality". ``mid`` is the default.
@@ -177,8 +178,8 @@ def _check_config(cfg: ChameleonConfig) -> None:
 # margin 0 0.850, 8 0.867, 12 0.850; margin 8 and 72 epochs 0.900 (1.5x the learning time, high only).
 # Low keeps 0: its 8/255 cap already binds on new photos, so a margin only leaves budget unused (margin 4:
 # 0.167 against 0.183, at SSIMULACRA2 81.2); 72 epochs gave 0.200. With every baseline (compare20_*):
-# Chameleon / LowKey low 0.200 / 0.200, mid 0.633 / 0.550, high 0.900 / 0.883. Mid keeps 48 epochs for `bench learn`'s
-# time bound (96 epochs: 0.617 at twice the time).
+# Chameleon / LowKey low 0.200 / 0.200, mid 0.633 / 0.550, high 0.900 / 0.883. Mid keeps 48 epochs for
+# `bench learn`'s time bound (96 epochs: 0.617 at twice the time).
 PRESETS: dict[str, ChameleonConfig] = {
     "low": ChameleonConfig(preset="low", epsilon=8.0 / 255.0, quality_floor=80.0, quality_margin=0.0,
                            epochs=72),
